@@ -1,0 +1,1 @@
+"""Atoms, residue constants and structure files (PDB, mmCIF)."""
