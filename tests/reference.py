@@ -6,7 +6,8 @@ Differences of the fork that the tests undo:
 - triangle multiplications default to `fuse_projection_weights=True` (one fused `projection`/`gate` tensor,
   the multimer layout): set to False, the layout of the monomer parameter files.
 - `global_config.use_pallas` / fp8 / kernel backends: fused kernels off, plain XLA.
-- `global_config.subbatch_size` 4: chunking of the reference changes nothing but memory; set to None.
+- `global_config.subbatch_size` 4: chunking of the reference changes nothing but memory; set above any size
+  (the fork fails on None).
 - `AlphaFold.__call__` runs one recycling iteration and returns the recycled state; `RunModel.predict` keeps
   that state in float16 between iterations. Tests drive the reference one iteration at a time with float32
   recycled inputs instead of going through `RunModel.predict`.
@@ -42,7 +43,7 @@ def reference_model_config(name: str) -> ml_collections.ConfigDict:
     gc.use_pallas = False
     gc.fp8 = False
     gc.deterministic = True
-    gc.subbatch_size = None
+    gc.subbatch_size = 1 << 30  # the fork fails on None
     gc.zero_init = False
     _unfuse(cfg.model)
     return cfg
