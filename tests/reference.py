@@ -98,8 +98,11 @@ def relative_error(ours, reference) -> float:
 
 def assert_params_equal_layout(ours, reference) -> None:
     """Both parameter trees have the same module paths, names and shapes; the message names every difference."""
-    ours_flat = {(m, n): np.shape(v) for m in ours for n, v in ours[m].items()}
-    ref_flat = {(m, n): np.shape(v) for m in reference for n, v in reference[m].items()}
+    def shape(v):
+        return tuple(v) if isinstance(v, tuple) else np.shape(v)  # a shape already, or an array
+
+    ours_flat = {(m, n): shape(v) for m in ours for n, v in ours[m].items()}
+    ref_flat = {(m, n): shape(v) for m in reference for n, v in reference[m].items()}
     problems = []
     for key in sorted(set(ref_flat) - set(ours_flat)):
         problems.append(f"missing {key[0]}//{key[1]} {ref_flat[key]}")

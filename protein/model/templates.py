@@ -86,7 +86,7 @@ class SingleTemplateEmbedding(hk.Module):
         # Unit vectors from each residue's backbone frame to every other CA (zero unless enabled, as in the
         # released models), masked by the backbone atoms N, CA, C being present.
         n, ca, c_atom = (residue_constants.atom_order[a] for a in ("N", "CA", "C"))
-        frames = geometry.Rigid.from_three_points(
+        frames = geometry.Rigid.from_backbone(
             template_all_atom_positions[:, n], template_all_atom_positions[:, ca], template_all_atom_positions[:, c_atom]
         )
         local_ca = frames[:, None].invert_apply(template_all_atom_positions[None, :, ca])  # [N_res, N_res, 3]
