@@ -44,11 +44,12 @@ class _LayerStackNoState(hk.Module):
             return getter
 
         if hk.running_init():
-            with hk.custom_creator(creator, state=False):
-                for index in range(num_layers):
-                    with hk.custom_getter(layer_getter(index), state=False):
-                        carry = self.fn(carry)
-            return carry
+            # One call creates every layer's parameters (stacked by the creator). Calling `fn` again would create
+            # its inner modules anew under suffixed names (`triangle_attention_starting_node_1`), which the
+            # official files do not have; blocks keep the carry's shape, so one call also gives the right
+            # output shape for whatever follows.
+            with hk.custom_creator(creator, state=False), hk.custom_getter(layer_getter(0), state=False):
+                return self.fn(carry)
 
         def body(carry, index):
             with hk.custom_getter(layer_getter(index), state=False):

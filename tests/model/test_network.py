@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from protein.errors import InputError, ResourceError
 from protein.model import runner
 from protein.model.config import preset_config, replace
 from protein.model.network import expected_param_shapes, initial_recycled_state, iteration_fn
@@ -137,6 +138,33 @@ def test_early_stopping_stops_when_structure_settles(tiny):
     assert full.num_recycles == 2 and len(full.recycle_tolerances) == 2
     stopped = model.run(features, num_recycle=2, early_stop_tolerance=full.recycle_tolerances[0] + 1e-6)
     assert stopped.num_recycles == 1
+
+
+def test_sequence_too_long_for_the_memory_fails_with_a_message(tiny, monkeypatch):
+    """The compiled program's memory need is checked against what the device has before anything runs."""
+    monkeypatch.setattr(runner, "_available_memory", lambda device: 1 << 20)  # a device with 1 MiB left
+    model = runner.Runner(tiny.preset, tiny.params)
+    with pytest.raises(ResourceError, match=r"23 residues needs about .* GiB .* has only 0\.0 GiB available"):
+        model.run(network_inputs(tiny.features, tiny.preset), num_recycle=0)
+
+
+def test_allocation_failure_becomes_a_resource_error():
+    error = RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81604378624 bytes.")
+    with pytest.raises(ResourceError, match="out of device memory .* 2500 residues"):
+        runner._raise_if_out_of_memory(error, 2500)
+    runner._raise_if_out_of_memory(ValueError("something else"), 10)  # other errors are left to the caller
+
+
+def test_missing_or_oversized_inputs_are_named(tiny):
+    features = network_inputs(tiny.features, tiny.preset)
+    model = runner.Runner(tiny.preset, tiny.params)
+    with pytest.raises(InputError, match="template_mask"):
+        model.run({k: v for k, v in features.items() if k != "template_mask"})
+    five = {k: (np.concatenate([v] * 3, axis=1)[:, :5] if k.startswith("template_") else v) for k, v in features.items()}
+    with pytest.raises(InputError, match="5 templates given, preset 'tiny' takes at most 4"):
+        model.run(five)
+    with pytest.raises(InputError, match="num_recycle must be >= 0"):
+        model.run(features, num_recycle=-1)
 
 
 def test_ca_distance_change_equals_reference():
