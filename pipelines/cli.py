@@ -99,7 +99,7 @@ def _add_params_parser(commands: argparse._SubParsersAction) -> None:
 def params_download(args: argparse.Namespace) -> int:
     """`protein params download [--dest D] [--url U] [--sha256 H]`."""
     dest = params.download(dest=args.dest, url=args.url, sha256=args.sha256, progress=not args.no_progress)
-    files = sorted(path.name for path in dest.glob(params.PARAMS_MEMBER_PATTERN))
+    files = sorted(p.name for p in dest.glob(params.PARAMS_MEMBER_PATTERN) if params.MONOMER_FILE.fullmatch(p.name))
     print(f"{len(files)} parameter files in {dest}")
     for name in files:
         print(f"  {name}")

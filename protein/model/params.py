@@ -11,11 +11,11 @@ arrays (never unpickled) and loaded unchanged into Haiku's nested layout, module
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import http.client
 import logging
 import os
+import re
 import tarfile
 import tempfile
 import time
@@ -40,8 +40,10 @@ Layout = Mapping[str, Mapping[str, tuple[int, ...]]]
 DEFAULT_URL = "https://storage.googleapis.com/alphafold/alphafold_params_2022-12-06.tar"
 PARAMS_DIR_ENV = "PROTEIN_PARAMS_DIR"
 PARAMS_URL_ENV = "PROTEIN_PARAMS_URL"
-# Members of the official archive that are unpacked; the license travels with them.
+# Members of the official archive that are unpacked: the monomer models (the archive also holds the multimer
+# models, params_model_N_multimer_v3.npz, which this platform does not run); the license travels with them.
 PARAMS_MEMBER_PATTERN = "params_model_*.npz"
+MONOMER_FILE = re.compile(r"params_model_[1-5](_ptm)?\.npz")
 LICENSE_MEMBER = "LICENSE"
 
 _KEY_SEPARATOR = "//"
@@ -474,7 +476,7 @@ def _safe_member_name(member: tarfile.TarInfo) -> str | None:
     """The file name to unpack `member` to, or None to skip it (logged when the member is unsafe)."""
     path = PurePosixPath(member.name)
     parts = [part for part in path.parts if part not in ("", ".")]
-    wanted = fnmatch.fnmatch(path.name, PARAMS_MEMBER_PATTERN) or path.name == LICENSE_MEMBER
+    wanted = MONOMER_FILE.fullmatch(path.name) is not None or path.name == LICENSE_MEMBER
     if path.is_absolute() or ".." in parts or len(parts) != 1:
         if wanted or path.name.endswith(".npz"):
             logger.warning("refusing archive member %r: its path leaves the destination folder", member.name)

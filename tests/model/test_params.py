@@ -316,10 +316,11 @@ def _archive():
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         _add(archive, "params_model_1.npz", model_1)
         _add(archive, "../evil.npz", b"evil")
-        _add(archive, "../params_model_9.npz", model_1)
-        _add(archive, "/tmp/params_model_8.npz", model_1)
-        _add(archive, "params_model_7.npz", kind=tarfile.SYMTYPE, linkname="/etc/passwd")
-        _add(archive, "params_model_6.npz", kind=tarfile.LNKTYPE, linkname="params_model_1.npz")
+        _add(archive, "../params_model_2.npz", model_1)
+        _add(archive, "/tmp/params_model_3.npz", model_1)
+        _add(archive, "params_model_4.npz", kind=tarfile.SYMTYPE, linkname="/etc/passwd")
+        _add(archive, "params_model_5.npz", kind=tarfile.LNKTYPE, linkname="params_model_1.npz")
+        _add(archive, "params_model_1_multimer_v3.npz", model_1)  # a multimer model: not for this platform
         _add(archive, "README.txt", b"not a parameter file")
         _add(archive, "LICENSE", b"CC BY 4.0")
         _add(archive, "params_model_1_ptm.npz", model_1_ptm)
@@ -349,8 +350,8 @@ def test_download_with_checksum(server, tmp_path, monkeypatch, caplog):
     _assert_unpacked(dest, expected)
     assert len(server.state.requests) == 1 and "Range" not in server.state.requests[0]
     messages = " ".join(record.getMessage() for record in caplog.records)
-    assert "100%" in messages and "refusing archive member '../params_model_9.npz'" in messages
-    assert "refusing archive member 'params_model_7.npz'" in messages
+    assert "100%" in messages and "refusing archive member '../params_model_2.npz'" in messages
+    assert "refusing archive member 'params_model_4.npz'" in messages
 
 
 def test_download_checksum_mismatch(server, tmp_path):
