@@ -92,7 +92,9 @@ def main(argv=None) -> int:
         inputs = network_inputs(features, preset)
         model = runner.Runner(preset, params)
         ref_compile, ref_run, ref_out = _time_reference(reference, params, features, prev, args.num_recycle)
+        print(f"L={num_res}: reference compile {ref_compile:.1f}s run {ref_run:.1f}s", flush=True)
         pad_compile, pad_run, pad_out = _time_ours(model, inputs, args.num_recycle, trim=False)
+        print(f"L={num_res}: ours (same padding) compile {pad_compile:.1f}s run {pad_run:.1f}s", flush=True)
         our_compile, our_run, our_out = _time_ours(model, inputs, args.num_recycle, trim=True)
         mask = np.asarray(ref_out["structure_module"]["final_atom_mask"]) > 0
         delta = np.abs(our_out.final_atom_positions - ref_out["structure_module"]["final_atom_positions"])[mask]

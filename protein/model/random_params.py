@@ -3,7 +3,7 @@
 Drawn in numpy from the layout alone (a full-size Haiku init takes minutes on a CPU): weights from a normal
 distribution scaled by 1/sqrt(fan-in), layer-norm scales around 1, biases and offsets small. Nothing is zero,
 so no branch of the network is switched off (a zero final layer would fold every protein into a point). The
-structures such parameters give mean nothing: every output made with them says so (see `protein.predict`).
+structures such parameters give mean nothing: every output made with them says so (see `protein.predictor`).
 """
 
 from __future__ import annotations

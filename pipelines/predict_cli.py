@@ -1,0 +1,164 @@
+"""`protein predict`: structures for every record of a FASTA file, one output folder per record.
+
+    protein predict input.fasta -o out/ [--msa a.a3m ...] [--msa-dir D] [--templates hits.sto --mmcif-dir D]
+        [--params-dir D] [--models model_1_ptm ...] [--num-recycle N] [--seed S] [--random-params SEED]
+
+A record that cannot be predicted (bad sequence, bad alignment, out of memory) is reported and the others go on;
+the exit status is 1 when any record failed. A record whose folder already holds a complete result for the same
+inputs and settings is skipped, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from protein import predictor as predict_lib
+from protein.errors import InputError, ProteinError
+from protein.model.config import PRESETS
+from protein.prediction import RESULT_FILE, safe_name, write_target
+
+logger = logging.getLogger(__name__)
+
+_MSA_SUFFIXES = (".a3m", ".sto", ".stockholm", ".a3m.gz", ".sto.gz")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "predict",
+        help="predict structures for the records of a FASTA file",
+        description=__doc__.split("\n\n")[0] + " Without MSAs, single-sequence mode.",
+    )
+    parser.add_argument("fasta", type=Path, help="FASTA file of one or more protein sequences")
+    parser.add_argument("-o", "--output-dir", type=Path, required=True, help="folder for the results")
+    parser.add_argument(
+        "--msa", type=Path, action="append", default=[], metavar="FILE",
+        help="alignment (.a3m or .sto) whose first row is one of the input sequences; repeat for several",
+    )
+    parser.add_argument(
+        "--msa-dir", type=Path, default=None,
+        help="folder with one sub-folder per record id (AlphaFold2's msas/ layout) or <id>.a3m files",
+    )
+    parser.add_argument("--templates", type=Path, default=None, help="template hits (.hhr or hmmsearch .sto), one record")
+    parser.add_argument("--mmcif-dir", type=Path, default=None, help="folder of the templates' mmCIF files")
+    parser.add_argument("--max-template-date", default=None, help="YYYY-MM-DD (default: today)")
+    parser.add_argument("--params-dir", type=Path, default=None, help="folder of params_<model>.npz")
+    parser.add_argument(
+        "--models", nargs="+", default=list(predict_lib.DEFAULT_MODELS), choices=PRESETS, metavar="MODEL",
+        help=f"models to run (default: {' '.join(predict_lib.DEFAULT_MODELS)}; one of {', '.join(PRESETS)})",
+    )
+    parser.add_argument("--num-recycle", type=int, default=None, help="recycling iterations (default: preset's, 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MSA sampling and masking")
+    parser.add_argument(
+        "--early-stop-tolerance", type=float, default=None,
+        help="stop recycling when the CA distance change falls below this (Angstrom)",
+    )
+    parser.add_argument(
+        "--random-params", type=int, default=None, metavar="SEED",
+        help="run with random weights drawn from SEED (smoke tests; every output says so)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.num_recycle is not None and args.num_recycle < 0:
+        raise InputError(f"--num-recycle must be >= 0, got {args.num_recycle}")
+    failures: list[str] = []  # one message per problem, naming the record or file
+    targets, names = [], {}
+    num_records = 0
+    for item in predict_lib.targets_from(args.fasta):
+        num_records += 1
+        if isinstance(item, Exception):
+            failures.append(str(item))
+            print(f"error: {item}", file=sys.stderr)
+            continue
+        if item.id in names:
+            failures.append(f"{args.fasta}, record {item.id!r}: duplicate record id (ids must be unique); skipped")
+            print(f"error: {failures[-1]}", file=sys.stderr)
+            continue
+        names[item.id] = safe_name(item.id)
+        targets.append(item)
+    for error in predict_lib.attach_msas(targets, args.msa):
+        failures.append(str(error))
+        print(f"error: {error}", file=sys.stderr)
+    if args.msa_dir is not None:
+        for target in list(targets):
+            try:
+                _attach_msa_dir(target, args.msa_dir / names[target.id], args.msa_dir / f"{names[target.id]}.a3m")
+            except InputError as error:
+                failures.append(f"record {target.id!r}: {error}")
+                print(f"error: {failures[-1]}", file=sys.stderr)
+                targets.remove(target)
+    featurizer = None
+    if args.templates is not None:
+        if len(targets) != 1:
+            raise InputError("--templates takes the hits of one record; give a FASTA of one record")
+        targets[0].template_hits = predict_lib.read_template_hits(args.templates, targets[0].sequence)
+        featurizer = predict_lib.template_featurizer(
+            args.mmcif_dir, args.max_template_date, predict_lib.template_searcher(args.templates)
+        )
+
+    predictor = predict_lib.Predictor(args.models, args.params_dir, args.random_params)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for target in targets:
+        folder = args.output_dir / names[target.id]
+        key = _input_key(target, args)
+        if _complete(folder, key):
+            print(f"{target.id}: already done in {folder}")
+            done += 1
+            continue
+        try:
+            predictions, features, timings, notes = predictor.predict(
+                target, featurizer, args.num_recycle, args.seed, args.early_stop_tolerance
+            )
+            write_target(folder, predictions, features, timings, notes=notes, extra={"input_key": key})
+        except ProteinError as error:
+            failures.append(f"record {target.id!r}: {error}")
+            print(f"error: {failures[-1]}", file=sys.stderr)
+            continue
+        best = predictions[0]
+        ptm = "" if best.ptm is None else f", pTM {best.ptm:.3f}"
+        print(f"{target.id}: {folder} (best {best.model_name}: mean pLDDT {best.mean_plddt:.1f}{ptm})")
+        done += 1
+    problems = f", {len(failures)} problem(s) reported above" if failures else ""
+    print(f"{done} of {num_records} records predicted into {args.output_dir}{problems}")
+    return 1 if failures else 0
+
+
+def _attach_msa_dir(target: predict_lib.Target, folder: Path, single: Path) -> None:
+    paths = sorted(p for p in folder.glob("*") if p.name.lower().endswith(_MSA_SUFFIXES)) if folder.is_dir() else []
+    if single.is_file():
+        paths.append(single)
+    for path in sorted(paths, key=predict_lib.database_order):
+        target.msas.append(predict_lib.read_msa(path, target.sequence))
+
+
+def _input_key(target: predict_lib.Target, args: argparse.Namespace) -> str:
+    """A hash of everything that determines a record's result: sequence, alignments, templates, settings."""
+    digest = hashlib.sha256()
+    settings = {
+        "sequence": target.sequence,
+        "models": list(args.models),
+        "num_recycle": args.num_recycle,
+        "seed": args.seed,
+        "random_params": args.random_params,
+        "early_stop_tolerance": args.early_stop_tolerance,
+        "max_template_date": args.max_template_date,
+        "msas": [[list(m.sequences), [list(map(int, row)) for row in m.deletion_matrix]] for m in target.msas],
+        "templates": [h.name for h in target.template_hits],
+    }
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def _complete(folder: Path, key: str) -> bool:
+    """True when `folder` holds a finished result (result.json is written last) made from the same inputs."""
+    try:
+        return json.loads((folder / RESULT_FILE).read_text()).get("input_key") == key
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,155 @@
+"""`protein predict` end to end with random weights and the tiny preset: every output file written and read back
+by Biopython, gemmi and json; bad records reported while the others go on; a rerun skips finished records."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import gemmi
+import numpy as np
+import pytest
+from Bio.PDB import PDBParser
+
+from pipelines.cli import main
+from protein.features.store import load_features
+from protein.prediction import RANDOM_PARAMS_WARNING, safe_name
+from tests.io.data import shared_file
+
+ESM = "msas/esm/hhblits_uniclust_2017_10_{}_1_A.a3m.gz"
+PDB_IDS = ("1a3a", "1xcr", "5ahw")
+
+
+@pytest.fixture(scope="module")
+def three_proteins(tmp_path_factory):
+    """A FASTA of three real proteins (ids with characters unsafe for file names) and their HHblits A3M files."""
+    folder = tmp_path_factory.mktemp("inputs")
+    records, msas = [], []
+    for pdb_id in PDB_IDS:
+        source = shared_file(ESM.format(pdb_id))
+        text = gzip.decompress(source.read_bytes()).decode()
+        query = text.split("\n")[1].strip()
+        record_id = f"{pdb_id}/A" if pdb_id != "1xcr" else "../1xcr A"
+        records.append(f">{record_id} protein {pdb_id}\n{query[:60]}\n{query[60:]}\n")
+        msas.append(shutil.copy(source, folder / f"{pdb_id}.a3m.gz"))
+    fasta = folder / "three.fasta"
+    fasta.write_text("".join(records))
+    return fasta, msas
+
+
+@pytest.fixture(scope="module")
+def predicted(three_proteins, tmp_path_factory):
+    fasta, msas = three_proteins
+    out = tmp_path_factory.mktemp("out")
+    argv = [str(fasta), "-o", str(out), "--models", "tiny", "--random-params", "7", "--num-recycle", "1"]
+    for msa in msas:
+        argv += ["--msa", str(msa)]
+    status = main(["predict", *argv])
+    return out, argv, status
+
+
+def test_every_output_is_written_and_readable(predicted, three_proteins):
+    out, _, status = predicted
+    assert status == 0
+    fasta, _ = three_proteins
+    ids = [line[1:].split()[0] for line in fasta.read_text().splitlines() if line.startswith(">")]
+    assert sorted(p.name for p in out.iterdir()) == sorted(safe_name(i) for i in ids)
+    for record_id in ids:
+        folder = out / safe_name(record_id)
+        names = {p.name for p in folder.iterdir()}
+        expected = {
+            "ranked_0.pdb", "ranked_0.cif", "unrelaxed_tiny.pdb", "unrelaxed_tiny.cif", "ranking_debug.json",
+            "confidence_tiny.json", "pae_tiny.json", "features.npz", "timings.json", "result.json",
+        }
+        assert expected <= names, expected - names
+        assert not [n for n in names if n.endswith(".tmp")]
+
+        result = json.loads((folder / "result.json").read_text())
+        assert result["target_id"] == record_id  # the original id, not the sanitised folder name
+        num_res = len(result["sequence"])
+        assert result["warning"] == RANDOM_PARAMS_WARNING
+
+        structure = PDBParser(QUIET=True).get_structure("x", folder / "ranked_0.pdb")
+        residues = list(structure.get_residues())
+        assert len(residues) == num_res and residues[0].id[1] == 1
+        remarks = (folder / "ranked_0.pdb").read_text()
+        assert "RANDOM WEIGHTS" in remarks
+
+        cif = gemmi.cif.read(str(folder / "ranked_0.cif"))
+        block = cif.sole_block()
+        local = block.find_values("_ma_qa_metric_local.metric_value")
+        assert len(local) == num_res
+        model = gemmi.read_structure(str(folder / "ranked_0.cif"))
+        assert model[0].count_atom_sites() > 4 * num_res
+        b_factors = [atom.b_iso for residue in model[0][0] for atom in residue]
+        assert 0.0 <= min(b_factors) and max(b_factors) <= 100.0
+
+        confidence = json.loads((folder / "confidence_tiny.json").read_text())
+        assert confidence["residueNumber"] == list(range(1, num_res + 1))
+        pae = json.loads((folder / "pae_tiny.json").read_text())
+        assert np.asarray(pae[0]["predicted_aligned_error"]).shape == (num_res, num_res)
+        ranking = json.loads((folder / "ranking_debug.json").read_text())
+        assert ranking["order"] == ["tiny"] and ranking["ranked_by"] == "ptm"
+        timings = json.loads((folder / "timings.json").read_text())
+        assert timings["features"] >= 0 and "iterations_tiny" in timings
+
+        features = load_features(folder / "features.npz")
+        assert features["msa"].shape[1] == num_res and features["msa"].shape[0] > 100  # the A3M was used
+
+
+def test_a_rerun_skips_finished_records(predicted, capsys):
+    out, argv, _ = predicted
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert main(["predict", *argv]) == 0
+    assert capsys.readouterr().out.count("already done") == 3
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_bad_records_are_reported_and_the_rest_goes_on(tmp_path, capsys):
+    fasta = tmp_path / "mixed.fasta"
+    fasta.write_text(">good\nMKTAYIAKQRQISFVKSHFSRQLEE\n>digits\nMKT4AY\n>empty\n>good\nMKV\n>odd\nMKTUOBZJAY\n")
+    status = main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--models", "tiny", "--random-params", "0",
+                   "--num-recycle", "0"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "record 'digits', line 4" in captured.err and "'4'" in captured.err
+    assert "record 'empty'" in captured.err and "no sequence" in captured.err
+    assert "record 'good': duplicate record id" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good", "odd"]
+    result = json.loads((tmp_path / "out/odd/result.json").read_text())
+    # U, O, B, Z, J are read as unknown (X), as AlphaFold2's query aatype does, and the result says so.
+    assert any("5 residue letters read as unknown (X): U4, O5, B6, Z7, J8" in note for note in result["notes"])
+    assert "2 of 5 records predicted" in captured.out
+
+
+def test_an_empty_fasta_is_an_error(tmp_path, capsys):
+    fasta = tmp_path / "empty.fasta"
+    fasta.write_text("\n")
+    assert main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--models", "tiny", "--random-params", "0"]) == 1
+    assert "empty.fasta" in capsys.readouterr().err
+
+
+def test_a_bad_alignment_in_the_msa_dir_fails_only_its_record(tmp_path, capsys):
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text(">a\nMKTAYIAKQR\n>b\nGSHMLEDPVD\n")
+    (tmp_path / "msas/a").mkdir(parents=True)
+    (tmp_path / "msas/a/bfd_hits.a3m").write_text(">not_the_query\nMKTAYIAKQL\n")
+    (tmp_path / "msas/b.a3m").write_text(">b\nGSHMLEDPVD\n>hit\nGSHM-EDPVE\n")
+    status = main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--msa-dir", str(tmp_path / "msas"),
+                   "--models", "tiny", "--random-params", "0", "--num-recycle", "0"])
+    captured = capsys.readouterr()
+    assert status == 1 and "record 'a'" in captured.err and "bfd_hits.a3m" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b"]
+    assert "1 of 2 records predicted" in captured.out
+
+
+def test_an_alignment_of_no_input_sequence_is_an_error(tmp_path, capsys):
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">a\nMKTAYIAKQR\n")
+    a3m = tmp_path / "other.a3m"
+    a3m.write_text(">other\nGGGGGGGGGG\n>hit\nGGGGAGGGGG\n")
+    status = main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--msa", str(a3m), "--models", "tiny",
+                   "--random-params", "0"])
+    assert status == 1
+    assert "other.a3m: its query" in capsys.readouterr().err
