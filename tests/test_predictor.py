@@ -130,3 +130,17 @@ def test_full_size_path_with_random_parameters(tmp_path):
     assert np.all(np.isfinite(best.plddt)) and best.ptm is not None and best.pae.shape == (60, 60)
     best.save(tmp_path)
     assert json.loads((tmp_path / "confidence_model_1_ptm.json").read_text())["residueNumber"][-1] == 60
+
+
+@pytest.mark.parametrize(
+    "record_id", ["sp|P69905|HBA_HUMAN", "../../etc/passwd", "a/b", "..", ".hidden", "tab\there", "bell\x07", "x" * 300]
+)
+def test_record_ids_become_safe_distinct_folder_names(record_id):
+    from protein.prediction import safe_name
+
+    name = safe_name(record_id)
+    assert name and len(name) <= 100 and not name.startswith(".") and ".." not in name
+    assert all(c.isalnum() or c in "._-" for c in name)
+    assert safe_name(record_id + "_") != name  # distinct ids stay distinct
+    if record_id.replace("_", "").isalnum() and len(record_id) <= 80:
+        assert name == record_id  # a safe id is kept as it is
