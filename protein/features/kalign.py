@@ -4,47 +4,20 @@ fasta`, and its output read as A3M (lower-case letters dropped)."""
 
 from __future__ import annotations
 
-import logging
-import shlex
-import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from protein.errors import SearchError
-
-logger = logging.getLogger(__name__)
+from protein.search.tools import find_binary, run_tool
 
 KALIGN_TIMEOUT_S = 120.0
 MIN_SEQUENCE_LENGTH = 6  # Kalign refuses shorter sequences.
-_STDERR_TAIL_CHARS = 2000
 
 
 def find_kalign(binary: str = "kalign") -> str | None:
     """The path of the Kalign executable (a path or a name looked up on PATH), or None if there is none."""
-    return shutil.which(binary)
-
-
-def run_tool(command: Sequence[str], timeout_s: float) -> subprocess.CompletedProcess:
-    """Runs an external program: logs the command and its duration, enforces the timeout, and raises SearchError
-    with the command, exit code and the tail of stderr when it fails."""
-    shown = shlex.join(command)
-    logger.info("running %s", shown)
-    start = time.perf_counter()
-    try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise SearchError(f"{shown} did not finish in {timeout_s:.0f} s") from error
-    except OSError as error:
-        raise SearchError(f"{shown} could not start: {error}") from error
-    logger.info("%s finished in %.2f s", command[0], time.perf_counter() - start)
-    if completed.returncode != 0:
-        raise SearchError(
-            f"{shown} exited with code {completed.returncode}; stderr ends: {completed.stderr[-_STDERR_TAIL_CHARS:]}"
-        )
-    return completed
+    return find_binary(binary)
 
 
 def _read_fasta_rows(text: str) -> dict[str, str]:
