@@ -1,7 +1,12 @@
 """`protein predict`: structures for every record of a FASTA file, one output folder per record.
 
-    protein predict input.fasta -o out/ [--msa a.a3m ...] [--msa-dir D] [--templates hits.sto --mmcif-dir D]
-        [--params-dir D] [--models model_1_ptm ...] [--num-recycle N] [--seed S] [--random-params SEED]
+    protein predict input.fasta -o out/ [--msa a.a3m ...] [--msa-dir D] [--templates hits.sto] [--mmcif-dir D]
+        [--obsolete-pdbs obsolete.dat] [--max-template-date YYYY-MM-DD] [--params-dir D] [--models model_1_ptm ...]
+        [--num-recycle N] [--seed S] [--random-params SEED]
+
+`--msa-dir D` reads each record's alignments from D/<id>/ or D/<id>/msas/ (AlphaFold2's layout, as `protein search`
+writes it); template hits there (pdb_hits.sto, .hhr) are the record's templates when `--mmcif-dir` is given, and
+are never read as alignments.
 
 A record that cannot be predicted (bad sequence, bad alignment, out of memory) is reported and the others go on;
 the exit status is 1 when any record failed. A record whose folder already holds a complete result for the same
@@ -25,6 +30,10 @@ from protein.prediction import RESULT_FILE, safe_name, write_target
 logger = logging.getLogger(__name__)
 
 _MSA_SUFFIXES = (".a3m", ".sto", ".stockholm", ".a3m.gz", ".sto.gz")
+# Template search output beside the MSAs: AlphaFold2's pdb_hits.sto (hmmsearch) / pdb_hits.hhr (hhsearch),
+# OpenFold's hmm_output.sto; never read as MSAs (their rows are PDB chains, not the query first).
+_TEMPLATE_HIT_STEMS = ("pdb_hits", "hmm_output")
+_TEMPLATE_HIT_SUFFIXES = (".hhr", ".hhr.gz")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,10 +50,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--msa-dir", type=Path, default=None,
-        help="folder with one sub-folder per record id (AlphaFold2's msas/ layout) or <id>.a3m files",
+        help="folder with one sub-folder per record id, holding its alignments or AlphaFold2's msas/ folder (as "
+        "`protein search` writes), or <id>.a3m files; template hits there (pdb_hits.sto/.hhr) are used with "
+        "--mmcif-dir",
     )
     parser.add_argument("--templates", type=Path, default=None, help="template hits (.hhr or hmmsearch .sto), one record")
-    parser.add_argument("--mmcif-dir", type=Path, default=None, help="folder of the templates' mmCIF files")
+    parser.add_argument("--mmcif-dir", type=Path, default=None,
+                        help="folder of the templates' mmCIF files, for --templates or the hits in --msa-dir")
+    parser.add_argument("--obsolete-pdbs", type=Path, default=None,
+                        help="PDB's obsolete.dat: template hits to obsolete entries use their replacement")
     parser.add_argument("--max-template-date", default=None, help="YYYY-MM-DD (default: today)")
     parser.add_argument("--params-dir", type=Path, default=None, help="folder of params_<model>.npz")
     parser.add_argument(
@@ -85,22 +99,34 @@ def run(args: argparse.Namespace) -> int:
     for error in predict_lib.attach_msas(targets, args.msa):
         failures.append(str(error))
         print(f"error: {error}", file=sys.stderr)
+    hit_files: dict[str, Path] = {}  # template hits by record id
     if args.msa_dir is not None:
+        unused = []
         for target in list(targets):
             try:
-                _attach_msa_dir(target, args.msa_dir / names[target.id], args.msa_dir / f"{names[target.id]}.a3m")
+                hits = _attach_msa_dir(target, args.msa_dir, names[target.id])
+                if hits is not None and args.mmcif_dir is None:
+                    unused.append(hits)
+                elif hits is not None and args.templates is None:
+                    target.template_hits = predict_lib.read_template_hits(hits, target.sequence)
+                    hit_files[target.id] = hits
             except InputError as error:
                 failures.append(f"record {target.id!r}: {error}")
                 print(f"error: {failures[-1]}", file=sys.stderr)
                 targets.remove(target)
-    featurizer = None
+        if unused:
+            print(f"warning: template hits of {len(unused)} record(s) in --msa-dir (e.g. {unused[0]}) are not used "
+                  "without --mmcif-dir, the folder of the templates' mmCIF files", file=sys.stderr)
     if args.templates is not None:
         if len(targets) != 1:
             raise InputError("--templates takes the hits of one record; give a FASTA of one record")
         targets[0].template_hits = predict_lib.read_template_hits(args.templates, targets[0].sequence)
-        featurizer = predict_lib.template_featurizer(
-            args.mmcif_dir, args.max_template_date, predict_lib.template_searcher(args.templates)
-        )
+        hit_files[targets[0].id] = args.templates
+    featurizers = {  # one per kind of hit file (hmmsearch, hhsearch)
+        searcher: predict_lib.template_featurizer(args.mmcif_dir, args.max_template_date, searcher,
+                                                  args.obsolete_pdbs)
+        for searcher in sorted({predict_lib.template_searcher(path) for path in hit_files.values()})
+    }
 
     predictor = predict_lib.Predictor(args.models, args.params_dir, args.random_params)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             done += 1
             continue
         try:
+            featurizer = featurizers[predict_lib.template_searcher(hit_files[target.id])] \
+                if target.id in hit_files else None
             predictions, features, timings, notes = predictor.predict(
                 target, featurizer, args.num_recycle, args.seed, args.early_stop_tolerance
             )
@@ -130,12 +158,30 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _attach_msa_dir(target: predict_lib.Target, folder: Path, single: Path) -> None:
-    paths = sorted(p for p in folder.glob("*") if p.name.lower().endswith(_MSA_SUFFIXES)) if folder.is_dir() else []
-    if single.is_file():
-        paths.append(single)
+def _attach_msa_dir(target: predict_lib.Target, msa_dir: Path, name: str) -> Path | None:
+    """Reads the record's alignments from `msa_dir/<name>/`, its AlphaFold2 `msas/` sub-folder and
+    `msa_dir/<name>.a3m`, in AlphaFold2's database order; returns its template hit file there, if any.
+
+    Raises:
+      InputError: an unreadable alignment, one whose query is not the record's, or more than one hit file.
+    """
+    folders = [folder for folder in (msa_dir / name, msa_dir / name / "msas") if folder.is_dir()]
+    files = sorted(path for folder in folders for path in folder.iterdir() if path.is_file())
+    hits = [path for path in files if _is_template_hits(path)]
+    paths = [path for path in files if path not in hits and path.name.lower().endswith(_MSA_SUFFIXES)]
+    if (msa_dir / f"{name}.a3m").is_file():
+        paths.append(msa_dir / f"{name}.a3m")
     for path in sorted(paths, key=predict_lib.database_order):
         target.msas.append(predict_lib.read_msa(path, target.sequence))
+    if len(hits) > 1:
+        raise InputError(f"more than one template hit file: {', '.join(map(str, hits))}; keep one")
+    return hits[0] if hits else None
+
+
+def _is_template_hits(path: Path) -> bool:
+    name = path.name.lower()
+    return name.startswith(_TEMPLATE_HIT_STEMS) and name.endswith(_MSA_SUFFIXES + _TEMPLATE_HIT_SUFFIXES) \
+        or name.endswith(_TEMPLATE_HIT_SUFFIXES)
 
 
 def _input_key(target: predict_lib.Target, args: argparse.Namespace) -> str:

@@ -341,11 +341,14 @@ def template_featurizer(
     mmcif_dir: str | os.PathLike | None,
     max_template_date: str | datetime.date | None,
     searcher: str = "hmmsearch",
+    obsolete_pdbs_path: str | os.PathLike | None = None,
 ) -> TemplateFeaturizer:
-    """The template featurizer for hits of `searcher` ('hmmsearch' or 'hhsearch'); dates default to today."""
+    """The template featurizer for hits of `searcher` ('hmmsearch' or 'hhsearch'); dates default to today.
+    `obsolete_pdbs_path`: PDB's obsolete.dat, so that hits to obsolete entries use their replacement."""
     if mmcif_dir is None:
         raise InputError("template hits were given without mmcif_dir, the folder of the templates' mmCIF files")
-    return TemplateFeaturizer(mmcif_dir, max_template_date or datetime.date.today(), searcher=searcher)
+    return TemplateFeaturizer(mmcif_dir, max_template_date or datetime.date.today(),
+                              obsolete_pdbs_path=obsolete_pdbs_path, searcher=searcher)
 
 
 def template_searcher(path: str | os.PathLike) -> str:

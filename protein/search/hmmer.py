@@ -2,7 +2,8 @@
 
 Both backends search a FASTA database as shards (`protein.search.shards`) on a pool of `cpus` threads, so that one
 query uses every core (pyhmmer's own `hmmsearch` spreads queries, not targets, over threads) and memory stays
-bounded. The database is indexed once per searcher (or the index beside it, `<fasta>.shards.npz`, is used).
+bounded. The database is indexed once per searcher (or the index beside it, `<fasta>.shards.npz`, is used; with
+`keep_index` a missing one is saved there, or elsewhere when the folder is read-only).
 
 jackhmmer (Johnson et al. 2010, as HMMER's `jackhmmer` runs it): the first round searches with a profile built
 from the query alone (BLOSUM62, gap open 0.02, extend 0.4); each later round with a profile built from the
@@ -37,7 +38,7 @@ from protein.search.base import (
 )
 from protein.search.config import HmmsearchConfig, JackhmmerConfig
 from protein.search.shards import (
-    AMINO, FastaIndex, Shard, index_fasta, index_path_for, load_index, merge, search_shard, shard,
+    AMINO, FastaIndex, Shard, merge, open_index, search_shard, shard,
 )
 from protein.structure.files import write_atomic
 
@@ -112,22 +113,33 @@ def msa_text(msa: easel.MSA) -> str:
 
 
 class _ShardedSearcher:
-    """Indexes each database once and runs shard searches on a bounded thread pool."""
+    """Indexes each database once and runs shard searches on a bounded thread pool.
 
-    def __init__(self, cpus: int):
+    num_shards: the pieces each database is cut into (default: one per thread); the hits do not depend on it.
+    keep_index: save a database's index beside it (or in `index_dir` when its folder is read-only) for the next
+      searcher (`protein.search.shards.open_index`); otherwise a current index there is used, and a missing one
+      made in memory.
+    """
+
+    def __init__(self, cpus: int, num_shards: int | None = None, keep_index: bool = False,
+                 index_dir: str | os.PathLike | None = None):
         if cpus < 1:
             raise ValueError(f"cpus must be at least 1, got {cpus}")
+        if num_shards is not None and num_shards < 1:
+            raise ValueError(f"num_shards must be at least 1, got {num_shards}")
         self.cpus = cpus
+        self.num_shards = num_shards or cpus
+        self.keep_index = keep_index
+        self.index_dir = index_dir
         self._indexes: dict[tuple[str, int, int], FastaIndex] = {}
 
     def _shards(self, path: Path) -> tuple[list[Shard], FastaIndex]:
         stat = path.stat()
         key = (str(path.absolute()), stat.st_size, stat.st_mtime_ns)
         if key not in self._indexes:
-            saved = index_path_for(path)
-            self._indexes[key] = load_index(saved) if saved.exists() else index_fasta(path)
+            self._indexes[key] = open_index(path, self.index_dir, save=self.keep_index)
         index = self._indexes[key]
-        return shard(index, min(self.cpus, index.num_blocks)), index
+        return shard(index, min(self.num_shards, index.num_blocks)), index
 
 
 class PyhmmerJackhmmer(_ShardedSearcher):
@@ -135,8 +147,9 @@ class PyhmmerJackhmmer(_ShardedSearcher):
 
     format = "sto"
 
-    def __init__(self, config: JackhmmerConfig = JackhmmerConfig()):
-        super().__init__(config.cpus)
+    def __init__(self, config: JackhmmerConfig = JackhmmerConfig(), num_shards: int | None = None,
+                 keep_index: bool = False, index_dir: str | os.PathLike | None = None):
+        super().__init__(config.cpus, num_shards, keep_index, index_dir)
         self.config = config
 
     def search(self, query: Query, database: DatabaseLike, out_path: str | os.PathLike) -> SearchResult:
@@ -189,8 +202,9 @@ class PyhmmerHmmsearch(_ShardedSearcher):
 
     format = "sto"
 
-    def __init__(self, config: HmmsearchConfig = HmmsearchConfig()):
-        super().__init__(config.cpus)
+    def __init__(self, config: HmmsearchConfig = HmmsearchConfig(), num_shards: int | None = None,
+                 keep_index: bool = False, index_dir: str | os.PathLike | None = None):
+        super().__init__(config.cpus, num_shards, keep_index, index_dir)
         self.config = config
 
     def search(self, query_msa: str | os.PathLike, database: DatabaseLike,

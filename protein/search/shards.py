@@ -1,6 +1,7 @@
 """One FASTA database searched as independent shards whose merged hits equal one search of the whole database.
 
     index = index_fasta("uniref90.fasta")            # one pass over the file; index.save(...) / load_index(...)
+    index = open_index("uniref90.fasta", fallback)   # or: made once, kept beside the file (or in `fallback`)
     shards = shard(index, 64)                        # byte ranges of about equal residue counts; nothing copied
     parts = [search_shard(profile, s, thresholds, index.num_records) for s in shards]   # any order, anywhere
     hits = merge(parts)                              # == Pipeline(Z=index.num_records).search_hmm(profile, db)
@@ -27,6 +28,7 @@ that a scheduler can run `search_shard` on other processes or machines.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
 import os
@@ -47,6 +49,7 @@ DEFAULT_BLOCK_BYTES = 1 << 20
 MAX_BLOCKS = 1 << 16  # small files get smaller blocks, so that they can still be cut into many shards
 SEARCH_BLOCK_RESIDUES = 16 << 20  # residues held in memory at once while a shard is searched
 INDEX_SUFFIX = ".shards.npz"
+_SHARED_FILE_MODE = 0o644  # an index kept beside a database serves every user of it
 _SCAN_BYTES = 8 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -97,6 +100,58 @@ class FastaIndex:
 def index_path_for(fasta: str | os.PathLike) -> Path:
     """Where an index of `fasta` is looked for by default: beside it, `<fasta>.shards.npz`."""
     return Path(f"{os.fspath(fasta)}{INDEX_SUFFIX}")
+
+
+def open_index(fasta: str | os.PathLike, fallback_dir: str | os.PathLike | None = None,
+               save: bool = True) -> FastaIndex:
+    """The index of `fasta`, made once and kept on disk: read from beside it (`<fasta>.shards.npz`) or from
+    `fallback_dir` when one there is of this file as it is now; otherwise the file is indexed and (with `save`)
+    the index saved beside it, or in `fallback_dir` when the database's folder cannot be written (a shared,
+    read-only copy). With neither writable the index is kept in memory only, and made again next time.
+
+    An index is not used when the file has changed since (size, modification time) or when it was made for
+    another file (a database folder copied with its index).
+
+    Raises:
+      InputError: as `index_fasta`, for a missing, gzip or corrupt database.
+    """
+    fasta = Path(fasta)
+    candidates = [index_path_for(fasta)]
+    if fallback_dir is not None:
+        candidates.append(_fallback_index_path(fasta, Path(fallback_dir)))
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        try:
+            index = load_index(candidate)
+        except (InputError, SearchError) as error:
+            logger.info("%s: not used, indexing again (%s)", candidate, error)
+            continue
+        if index.path == str(fasta.absolute()):
+            return index
+        logger.info("%s: an index of %s, not of %s; indexing again", candidate, index.path, fasta)
+    index = index_fasta(fasta)
+    if not save:
+        return index
+    for candidate in candidates:
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            index.save(candidate).chmod(_SHARED_FILE_MODE)
+        except OSError as error:
+            logger.info("cannot save the index of %s as %s (%s)", fasta, candidate, error.strerror or error)
+            continue
+        logger.info("saved the index of %s as %s", fasta, candidate)
+        return index
+    logger.warning("the index of %s could not be saved (its folder is not writable%s); it is kept in memory only",
+                   fasta, "" if fallback_dir is None else f", nor {fallback_dir}")
+    return index
+
+
+def _fallback_index_path(fasta: Path, folder: Path) -> Path:
+    """An index of `fasta` kept away from it: named by its absolute path, so that two databases of one name do not
+    share it (a changed file is told by the size and time the index records)."""
+    digest = hashlib.sha256(os.fsencode(fasta.absolute())).hexdigest()[:16]
+    return folder / f"{fasta.name}.{digest}{INDEX_SUFFIX}"
 
 
 def load_index(path: str | os.PathLike) -> FastaIndex:

@@ -1,0 +1,329 @@
+"""jackhmmer in-process (pyhmmer) vs HMMER's `jackhmmer` binary at equal CPU count, and the sharded search on 1 vs 2
+Dask workers, on the largest real sequence database in ../shared/data; printed as ratios and written to
+bench/results/search.json.
+
+Usage: python bench/search.py [--queries 3] [--iterations 1] [--cpus 1 2] [--shards 8] [--workers 1 2]
+       [--repeats 5] [--limit-db N] [--output bench/results/search.json]
+
+Database: the 20,000 UniProtKB sequences of MMseqs2's example database (`seqdb/mmseqs2_examples_DB.fasta.gz`,
+9.06 M residues), decompressed into a scratch folder (a gzip file cannot be sharded), or its first `--limit-db`
+records; queries: the first `--queries` of a fixed list from `mmseqs2_examples_QUERY.fasta.gz` (moderate lengths,
+many to few hits). Without the shared folder, the demo database in data/ (data/demo_db/demo_uniref.fasta and
+data/demo_queries.fasta).
+
+Part A, per query and per CPU count N: `JackhmmerBinary` (`--cpu N`) and `PyhmmerJackhmmer` (cpus=N), both with
+AlphaFold2's UniRef90 settings (`JACKHMMER_PRESETS["uniref90"]`, `-N --iterations`), each timed end to end (its
+`search`: query in, Stockholm written); the best of `--repeats` after one warm-up run of each. CPU seconds are
+the binary's (its process's user + system) and this process's. Same hits: the same number of included targets
+and the same reported target ids.
+
+Part B, per query: `iterate` over `--shards` shards with its shard searches as tasks of a Dask `LocalCluster` of
+1 worker, then of 2 workers (one thread each, separate processes), timed after the cluster is up and one warm-up
+search; the hits must equal (ids, E-values, scores, included count) those of one search of the whole database in
+this process, which is also timed ("unsharded").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import logging
+import os
+import platform
+import re
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import dask
+import distributed
+import pyhmmer
+from dask.distributed import Client, LocalCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from protein.io import FastaRecord, read_fasta  # noqa: E402
+from protein.search import JACKHMMER_PRESETS, JackhmmerBinary, PyhmmerJackhmmer, SearchResult  # noqa: E402
+from protein.search import stockholm  # noqa: E402
+from protein.search.hmmer import JackhmmerRun, iterate, msa_text, reported_hits  # noqa: E402
+from protein.search.shards import FastaIndex, index_fasta, index_path_for, shard  # noqa: E402
+from protein.search.tools import find_binary, run_tool  # noqa: E402
+
+SHARED_DB = "seqdb/mmseqs2_examples_DB.fasta.gz"
+SHARED_QUERIES = "seqdb/mmseqs2_examples_QUERY.fasta.gz"
+DEMO_DB = ROOT / "data/demo_db/demo_uniref.fasta"
+DEMO_QUERIES = ROOT / "data/demo_queries.fasta"
+# Moderate lengths (273-415 aa), from many hits in the 20,000 sequences to few; the first `--queries` are used.
+QUERY_IDS = (
+    "sp|Q9DC28|KC1D_MOUSE",  # 415 aa, casein kinase I delta: a large family
+    "tr|A0A142FCW2|A0A142FCW2_BACAM",  # 329 aa, ABC transporter substrate-binding protein: the most hits
+    "tr|N0BDY6|N0BDY6_9EURY",  # 309 aa, ATP phosphoribosyltransferase: few hits
+    "sp|B2S328|COAX_TREPS",  # 273 aa, type III pantothenate kinase
+    "sp|Q2SSF2|TRUB_MYCCT",  # 292 aa, tRNA pseudouridine synthase B
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    """The best (shortest) of several runs: its wall and CPU seconds and what it returned."""
+
+    wall_s: float
+    cpu_s: float
+    value: object
+
+
+def shared_data() -> Path | None:
+    data = Path(os.environ.get("PROTEIN_SHARED", ROOT.parent / "shared")) / "data"
+    return data if data.is_dir() else None
+
+
+def _cpu_seconds(children: bool) -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(repeats: int, run: Callable[[], object], children: bool = False) -> Timed:
+    """Runs `run` `repeats` times; the fastest run's wall and CPU time (of child processes if `children`)."""
+    best = None
+    for _ in range(repeats):
+        cpu = _cpu_seconds(children)
+        start = time.perf_counter()
+        value = run()
+        wall = time.perf_counter() - start
+        timed = Timed(wall, _cpu_seconds(children) - cpu, value)
+        if best is None or timed.wall_s < best.wall_s:
+            best = timed
+    return best
+
+
+def write_database(source: Path, out: Path, limit: int | None) -> Path:
+    """The database as a plain FASTA file at `out` (its first `limit` records if given)."""
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rt") as handle, open(out, "w") as target:
+        if limit is None:
+            shutil.copyfileobj(handle, target)
+            return out
+        records = 0
+        for line in handle:
+            if line.startswith(">"):
+                records += 1
+                if records > limit:
+                    break
+            target.write(line)
+    return out
+
+
+def choose_inputs(count: int) -> tuple[Path, list[FastaRecord]]:
+    """(the database's source file, the queries): the shared UniProt set, or the demo one without it."""
+    data = shared_data()
+    if data is not None and (data / SHARED_DB).exists() and (data / SHARED_QUERIES).exists():
+        if count > len(QUERY_IDS):
+            raise SystemExit(f"--queries: at most {len(QUERY_IDS)} (the fixed list QUERY_IDS)")
+        records = {record.id: record for record in read_fasta(data / SHARED_QUERIES)}
+        return data / SHARED_DB, [records[query_id] for query_id in QUERY_IDS[:count]]
+    print(f"shared data absent ({SHARED_DB}): using the demo database {DEMO_DB.relative_to(ROOT)}", flush=True)
+    return DEMO_DB, read_fasta(DEMO_QUERIES)[:count]
+
+
+def hit_summary(result: SearchResult) -> tuple[int, frozenset[str]]:
+    """(included targets, reported target ids) of a search."""
+    return result.num_hits, frozenset(hit.name for hit in result.hits)
+
+
+def run_summary(run: JackhmmerRun) -> tuple[int, tuple]:
+    """(included targets as the Stockholm file counts them, (id, E-value, score) of each reported target)."""
+    included = stockholm.count_targets(stockholm.sequence_names(msa_text(run.msa)))
+    return included, reported_hits(run.hits)
+
+
+def hmmer_binary_version(binary: str | None) -> str | None:
+    if binary is None:
+        return None
+    banner = run_tool([binary, "-h"], 60).stdout
+    found = re.search(r"^# (HMMER [^;\n]+)", banner, re.MULTILINE)
+    return found.group(1).strip() if found else banner.strip().splitlines()[0]
+
+
+def binary_vs_pyhmmer(queries: Sequence[FastaRecord], database: Path, cpus_list: Sequence[int], iterations: int,
+                      repeats: int, binary: str | None, work: Path) -> list[dict]:
+    """Part A (see the module docstring): one row per query and CPU count."""
+    preset = dataclasses.replace(JACKHMMER_PRESETS["uniref90"], iterations=iterations)
+    out = work / "hits.sto"
+    # Warm-up: the page cache, pyhmmer's first profile build, the binary's first start.
+    PyhmmerJackhmmer(dataclasses.replace(preset, cpus=cpus_list[0])).search(queries[0], database, out)
+    if binary is not None:
+        JackhmmerBinary(dataclasses.replace(preset, cpus=cpus_list[0]), binary).search(queries[0], database, out)
+    rows = []
+    for query in queries:
+        for cpus in cpus_list:
+            config = dataclasses.replace(preset, cpus=cpus)
+            ours = best_of(repeats, lambda: PyhmmerJackhmmer(config).search(query, database, out))
+            row = {"query": query.id, "query_length": len(query.sequence), "cpus": cpus,
+                   "pyhmmer": {"wall_s": ours.wall_s, "cpu_s": ours.cpu_s, "num_hits": ours.value.num_hits,
+                               "reported": len(ours.value.hits)}}
+            line = f"pyhmmer {ours.wall_s:.2f}s (cpu {ours.cpu_s:.2f}s)"
+            if binary is not None:
+                theirs = best_of(repeats, lambda: JackhmmerBinary(config, binary).search(query, database, out),
+                                 children=True)
+                same = hit_summary(ours.value) == hit_summary(theirs.value)
+                row["binary"] = {"wall_s": theirs.wall_s, "cpu_s": theirs.cpu_s, "num_hits": theirs.value.num_hits,
+                                 "reported": len(theirs.value.hits)}
+                row["same_hits"] = same
+                row["ratio_binary_over_pyhmmer"] = theirs.wall_s / ours.wall_s
+                line = (f"binary {theirs.wall_s:.2f}s (cpu {theirs.cpu_s:.2f}s) | {line} | binary/pyhmmer "
+                        f"x{theirs.wall_s / ours.wall_s:.2f} | hits {theirs.value.num_hits}/{ours.value.num_hits} "
+                        f"included, {len(theirs.value.hits)}/{len(ours.value.hits)} reported: "
+                        f"{'same' if same else 'DIFFERENT'}")
+            rows.append(row)
+            print(f"A {query.id} ({len(query.sequence)} aa) cpus={cpus}: {line}", flush=True)
+    return rows
+
+
+def dask_map(client: Client):
+    """`iterate`'s `map_tasks` on a Dask client: one task per call, results gathered in input order."""
+
+    def map_tasks(function, *iterables):
+        calls = list(zip(*iterables))  # the constant arguments come as itertools.repeat, which client.map refuses
+        return client.gather(client.map(function, *zip(*calls), pure=False))
+
+    return map_tasks
+
+
+def _import_search() -> None:
+    """Run on each worker before timing, so that no timed task pays for importing pyhmmer and the library."""
+    import protein.search.shards  # noqa: F401
+
+
+def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_shards: int,
+                      workers_list: Sequence[int], iterations: int, repeats: int) -> list[dict]:
+    """Part B (see the module docstring): one row per query."""
+    config = dataclasses.replace(JACKHMMER_PRESETS["uniref90"], iterations=iterations)
+    whole, parts = shard(index, 1), shard(index, num_shards)
+    rows = []
+    for query in queries:
+        unsharded = best_of(repeats, lambda: iterate(query, whole, index.num_records, config))
+        rows.append({"query": query.id, "query_length": len(query.sequence), "shards": num_shards,
+                     "unsharded_s": unsharded.wall_s, "expected": run_summary(unsharded.value), "workers": {}})
+    for workers in workers_list:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            client.wait_for_workers(workers)
+            client.run(_import_search)
+            map_tasks = dask_map(client)
+            iterate(queries[0], parts, index.num_records, config, map_tasks)  # warm-up
+            for query, row in zip(queries, rows):
+                timed = best_of(repeats, lambda: iterate(query, parts, index.num_records, config, map_tasks))
+                row["workers"][str(workers)] = {"wall_s": timed.wall_s,
+                                                "same_hits": run_summary(timed.value) == row["expected"]}
+    for row in rows:
+        included, reported = row.pop("expected")
+        row["num_hits"], row["reported"] = included, len(reported)
+        first, *others = workers_list
+        base = row["workers"][str(first)]["wall_s"]
+        for workers in others:
+            row[f"ratio_{first}_over_{workers}_workers"] = base / row["workers"][str(workers)]["wall_s"]
+        timings = " | ".join(f"{workers} worker{'s' * (workers > 1)} {row['workers'][str(workers)]['wall_s']:.2f}s"
+                             for workers in workers_list)
+        ratios = " | ".join(f"{first}w/{workers}w x{row[f'ratio_{first}_over_{workers}_workers']:.2f}"
+                            for workers in others)
+        same = all(entry["same_hits"] for entry in row["workers"].values())
+        print(f"B {row['query']} ({row['query_length']} aa) {num_shards} shards: unsharded (in-process) "
+              f"{row['unsharded_s']:.2f}s | {timings} | {ratios} | hits {row['num_hits']} included, "
+              f"{row['reported']} reported: {'same as unsharded' if same else 'DIFFERENT from unsharded'}",
+              flush=True)
+    return rows
+
+
+def summarise(part_a: list[dict], part_b: list[dict], workers_list: Sequence[int]) -> dict:
+    """Totals over the queries and the issue's two goals."""
+    summary = {}
+    for cpus in sorted({row["cpus"] for row in part_a if "binary" in row}):
+        rows = [row for row in part_a if row["cpus"] == cpus]
+        binary, ours = sum(row["binary"]["wall_s"] for row in rows), sum(row["pyhmmer"]["wall_s"] for row in rows)
+        summary[f"ratio_binary_over_pyhmmer_cpus{cpus}"] = binary / ours
+        print(f"total cpus={cpus}: binary {binary:.2f}s | pyhmmer {ours:.2f}s | binary/pyhmmer x{binary / ours:.2f}"
+              f" (goal >= 1: {'met' if binary >= ours else 'NOT met'})", flush=True)
+    first, *others = workers_list
+    base = sum(row["workers"][str(first)]["wall_s"] for row in part_b)
+    for workers in others:
+        total = sum(row["workers"][str(workers)]["wall_s"] for row in part_b)
+        summary[f"ratio_{first}_over_{workers}_workers"] = base / total
+        goal = f" (goal >= 1.8: {'met' if base / total >= 1.8 else 'NOT met'})" if (first, workers) == (1, 2) else ""
+        print(f"total shards: {first} worker(s) {base:.2f}s | {workers} workers {total:.2f}s | x{base / total:.2f}"
+              f"{goal}", flush=True)
+    same = [row["same_hits"] for row in part_a if "same_hits" in row]
+    same += [entry["same_hits"] for row in part_b for entry in row["workers"].values()]
+    summary["all_hits_same"] = all(same)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=3, help="how many of the fixed queries")
+    parser.add_argument("--iterations", type=int, default=1, help="jackhmmer rounds (AlphaFold2: 1)")
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="part A: binary --cpu = pyhmmer cpus")
+    parser.add_argument("--shards", type=int, default=8, help="part B: shards of the database")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="part B: Dask workers (ratio: first "
+                        "over each other)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the fastest counts")
+    parser.add_argument("--limit-db", type=int, default=None, help="only the first N database records (smoke runs)")
+    parser.add_argument("--binary", default="jackhmmer", help="the jackhmmer executable (part A)")
+    parser.add_argument("--output", default=str(ROOT / "bench/results/search.json"))
+    args = parser.parse_args(argv)
+    if args.queries < 1 or args.repeats < 1 or len(args.workers) < 2:
+        parser.error("--queries and --repeats must be at least 1, and --workers needs two counts or more")
+
+    source, queries = choose_inputs(args.queries)
+    binary = find_binary(args.binary)
+    if binary is None:
+        print(f"{args.binary!r} not found (Debian package 'hmmer'): part A times pyhmmer alone", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as scratch:
+        work = Path(scratch)
+        database = write_database(source, work / source.name.removesuffix(".gz"), args.limit_db)
+        start = time.perf_counter()
+        index = index_fasta(database)
+        index_s = time.perf_counter() - start
+        index.save(index_path_for(database))  # PyhmmerJackhmmer finds it beside the file: no timed search indexes
+        print(f"database {source.name}{f' (first {args.limit_db})' if args.limit_db else ''}: {index.num_records} "
+              f"sequences, {index.num_residues} residues, indexed in {index_s:.2f}s; queries: "
+              f"{', '.join(f'{query.id} ({len(query.sequence)} aa)' for query in queries)}", flush=True)
+        part_a = binary_vs_pyhmmer(queries, database, args.cpus, args.iterations, args.repeats, binary, work)
+        part_b = shards_on_workers(queries, index, args.shards, args.workers, args.iterations, args.repeats)
+    summary = summarise(part_a, part_b, args.workers)
+    result = {
+        "benchmark": "search",
+        "database": {"source": source.name, "limit": args.limit_db, "num_sequences": index.num_records,
+                     "num_residues": index.num_residues, "index_s": index_s},
+        "queries": [{"id": query.id, "length": len(query.sequence)} for query in queries],
+        "preset": "uniref90",
+        "iterations": args.iterations,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyhmmer": pyhmmer.__version__,
+        "hmmer_binary": hmmer_binary_version(binary),
+        "dask": dask.__version__,
+        "distributed": distributed.__version__,
+        "binary_vs_pyhmmer": part_a,
+        "shards_on_workers": part_b,
+        "summary": summary,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    if not summary["all_hits_same"]:
+        print("hits differ in some measurement (see 'same_hits' above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
