@@ -9,8 +9,6 @@ dtype and shape. Byte strings lose trailing NUL bytes on the way (none of these 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
+from protein.atomic import atomic_output
 from protein.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -43,17 +42,8 @@ def save_features(path: str | Path, features: Mapping[str, np.ndarray]) -> Path:
     """
     path = Path(path)
     arrays = {name: _storable(name, value) for name, value in features.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as stream:
+        np.savez_compressed(stream, **arrays)
     logger.info("wrote %d features to %s", len(arrays), path)
     return path
 

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -25,11 +24,11 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import IO
 
 import numpy as np
 import platformdirs
 
+from protein.atomic import atomic_output as _atomic_output
 from protein.errors import ParamsError
 
 logger = logging.getLogger(__name__)
@@ -244,22 +243,6 @@ def _read_tensor(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path
     except (ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise ParamsError(f"{path}: cannot read tensor {key!r}; the file is truncated or corrupt ({error})") from error
     return array.astype(np.float32, copy=False)
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file handle whose content replaces `path` only when the block ends without error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 # -- download -----------------------------------------------------------------------------------------------

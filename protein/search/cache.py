@@ -21,20 +21,19 @@ place and the last one wins. Readers never see a part.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import platformdirs
 
+from protein.atomic import atomic_output as _atomic_output
 from protein.errors import InputError, SearchError
 
 logger = logging.getLogger(__name__)
@@ -42,9 +41,7 @@ logger = logging.getLogger(__name__)
 CACHE_DIR_ENV = "PROTEIN_SEARCH_CACHE"
 KEY_VERSION = 1  # bump when the meaning of a key's inputs changes, so old entries are no longer found
 _SIDECAR_SUFFIX = ".meta.json"
-_TEMP_SUFFIX = ".tmp"
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
-_FILE_MODE = 0o644  # readable by the other workers of a shared cache, not only by mkstemp's owner
 
 
 def default_cache_dir() -> Path:
@@ -184,17 +181,3 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{value!r} ({type(value).__name__}) is not a JSON value")
 
 
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A binary file handle whose content replaces `path` only when the block ends without error."""
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
-    try:
-        os.fchmod(descriptor, _FILE_MODE)
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise

@@ -12,7 +12,6 @@ import dataclasses
 import io
 import logging
 import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from Bio.PDB import MMCIFIO, PDBIO, MMCIFParser, PDBParser
 from Bio.PDB.PDBExceptions import PDBConstructionException
 from Bio.PDB.StructureBuilder import StructureBuilder
 
+from protein.atomic import write_atomic  # noqa: F401  (part of this module's API: files.write_atomic)
 from protein.errors import InputError
 from protein.structure import residue_constants as rc
 
@@ -298,28 +298,6 @@ def to_mmcif(
     text = io.StringIO()
     writer.save(text)
     return text.getvalue()
-
-
-def write_atomic(path: str | os.PathLike, content: str | bytes) -> Path:
-    """Writes `content` to `path` so that readers see the old file or the whole new one, never a part.
-
-    The bytes go to a temporary file in the same directory, are flushed to disk, and the temporary file is
-    renamed over `path` (`os.replace`, atomic on POSIX and Windows). Text is encoded as UTF-8.
-    """
-    path = Path(path)
-    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    logger.debug("wrote %s (%d bytes)", path, len(data))
-    return path
 
 
 def read_structure(path: str | os.PathLike, chain_id: str | None = None) -> AtomArrays:
