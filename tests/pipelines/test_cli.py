@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,6 @@ from protein.model import params as params_lib
 
 MODULE = "alphafold/alphafold_iteration/predicted_lddt_head/act_0"
 LAYOUT = {MODULE: {"weights": (8, 5), "bias": (5,)}}
-
-
-@pytest.fixture(autouse=True)
-def _restore_logger_levels():
-    """`main` sets the levels of our loggers; other tests must not see them."""
-    loggers = [logging.getLogger(name) for name in ("protein", "pipelines")]
-    levels = [logger.level for logger in loggers]
-    yield
-    for logger, level in zip(loggers, levels):
-        logger.setLevel(level)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,6 @@ import pytest
 from pipelines.cli import main
 
 DATA = Path(__file__).parents[2] / "data"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logger_levels():
-    """`main` sets the levels of our loggers; other tests must not see them."""
-    loggers = [logging.getLogger(name) for name in ("protein", "pipelines")]
-    levels = [logger.level for logger in loggers]
-    yield
-    for logger, level in zip(loggers, levels):
-        logger.setLevel(level)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ databases reported; and `--msa-dir` never taking template hits for an alignment.
 
 from __future__ import annotations
 
-import logging
 import shutil
 
 import pytest
@@ -18,16 +17,6 @@ from protein.prediction import safe_name
 from tests.search import demo_data
 
 PREDICT = ["--models", "tiny", "--random-params", "0", "--num-recycle", "0"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logger_levels():
-    """`main` sets the levels of our loggers; other tests must not see them."""
-    loggers = [logging.getLogger(name) for name in ("protein", "pipelines")]
-    levels = [logger.level for logger in loggers]
-    yield
-    for logger, level in zip(loggers, levels):
-        logger.setLevel(level)
 
 
 def _search(fasta, config, out, cache, *options) -> list[str]:
