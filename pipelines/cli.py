@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines import databases_cli, predict_cli, search_cli
+from pipelines import batch_cli, databases_cli, predict_cli, search_cli
 from protein.errors import ProteinError
 from protein.model import params
 from protein.model.config import PRESETS
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict_cli.add_parser(commands)
     databases_cli.add_parser(commands)
     search_cli.add_parser(commands)
+    batch_cli.add_parser(commands)
     return parser
 
 

@@ -2,7 +2,7 @@
 
     protein predict input.fasta -o out/ [--msa a.a3m ...] [--msa-dir D] [--templates hits.sto] [--mmcif-dir D]
         [--obsolete-pdbs obsolete.dat] [--max-template-date YYYY-MM-DD] [--params-dir D] [--models model_1_ptm ...]
-        [--num-recycle N] [--seed S] [--random-params SEED]
+        [--num-recycle N] [--seed S] [--random-params SEED] [--no-plots]
 
 `--msa-dir D` reads each record's alignments from D/<id>/ or D/<id>/msas/ (AlphaFold2's layout, as `protein search`
 writes it); template hits there (pdb_hits.sto, .hhr) are the record's templates when `--mmcif-dir` is given, and
@@ -29,11 +29,6 @@ from protein.prediction import RESULT_FILE, safe_name, write_target
 
 logger = logging.getLogger(__name__)
 
-_MSA_SUFFIXES = (".a3m", ".sto", ".stockholm", ".a3m.gz", ".sto.gz")
-# Template search output beside the MSAs: AlphaFold2's pdb_hits.sto (hmmsearch) / pdb_hits.hhr (hhsearch),
-# OpenFold's hmm_output.sto; never read as MSAs (their rows are PDB chains, not the query first).
-_TEMPLATE_HIT_STEMS = ("pdb_hits", "hmm_output")
-_TEMPLATE_HIT_SUFFIXES = (".hhr", ".hhr.gz")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -75,6 +70,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--random-params", type=int, default=None, metavar="SEED",
         help="run with random weights drawn from SEED (smoke tests; every output says so)",
     )
+    parser.add_argument("--no-plots", action="store_true",
+                        help="do not write the confidence plots (plddt.png, pae.png, coverage.png)")
     parser.set_defaults(handler=run)
 
 
@@ -144,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
             predictions, features, timings, notes = predictor.predict(
                 target, featurizer, args.num_recycle, args.seed, args.early_stop_tolerance
             )
-            write_target(folder, predictions, features, timings, notes=notes, extra={"input_key": key})
+            write_target(folder, predictions, features, timings, notes=notes, extra={"input_key": key},
+                         plots=not args.no_plots)
         except ProteinError as error:
             failures.append(f"record {target.id!r}: {error}")
             print(f"error: {failures[-1]}", file=sys.stderr)
@@ -160,28 +158,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _attach_msa_dir(target: predict_lib.Target, msa_dir: Path, name: str) -> Path | None:
     """Reads the record's alignments from `msa_dir/<name>/`, its AlphaFold2 `msas/` sub-folder and
-    `msa_dir/<name>.a3m`, in AlphaFold2's database order; returns its template hit file there, if any.
-
-    Raises:
-      InputError: an unreadable alignment, one whose query is not the record's, or more than one hit file.
-    """
+    `msa_dir/<name>.a3m` (`protein.predictor.attach_alignment_files`); returns its template hit file, if any."""
     folders = [folder for folder in (msa_dir / name, msa_dir / name / "msas") if folder.is_dir()]
-    files = sorted(path for folder in folders for path in folder.iterdir() if path.is_file())
-    hits = [path for path in files if _is_template_hits(path)]
-    paths = [path for path in files if path not in hits and path.name.lower().endswith(_MSA_SUFFIXES)]
+    files = [path for folder in folders for path in folder.iterdir() if path.is_file()]
     if (msa_dir / f"{name}.a3m").is_file():
-        paths.append(msa_dir / f"{name}.a3m")
-    for path in sorted(paths, key=predict_lib.database_order):
-        target.msas.append(predict_lib.read_msa(path, target.sequence))
-    if len(hits) > 1:
-        raise InputError(f"more than one template hit file: {', '.join(map(str, hits))}; keep one")
-    return hits[0] if hits else None
-
-
-def _is_template_hits(path: Path) -> bool:
-    name = path.name.lower()
-    return name.startswith(_TEMPLATE_HIT_STEMS) and name.endswith(_MSA_SUFFIXES + _TEMPLATE_HIT_SUFFIXES) \
-        or name.endswith(_TEMPLATE_HIT_SUFFIXES)
+        files.append(msa_dir / f"{name}.a3m")
+    return predict_lib.attach_alignment_files(target, files)
 
 
 def _input_key(target: predict_lib.Target, args: argparse.Namespace) -> str:

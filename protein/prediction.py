@@ -4,7 +4,8 @@ expect in a target's output folder.
 Per target (`write_target`): `ranked_{i}.pdb` / `ranked_{i}.cif` (best first), `unrelaxed_<model>.pdb` /
 `.cif`, `confidence_<model>.json` (per-residue pLDDT, AlphaFold DB's format), `pae_<model>.json` (AlphaFold DB's
 PAE format, ptm models), `ranking_debug.json`, `features.npz` (the raw features, AlphaFold2's features.pkl
-without the pickle), `timings.json`, and `result.json`, written last: a folder with `result.json` is complete.
+without the pickle), `timings.json`, the confidence plots when asked (`plddt.png`, `pae.png`, `coverage.png`),
+and `result.json`, written last: a folder with `result.json` is complete.
 Every file is written atomically.
 """
 
@@ -182,9 +183,11 @@ def write_target(
     timings: Mapping[str, float] | None = None,
     notes: Sequence[str] = (),
     extra: Mapping[str, object] | None = None,
+    plots: bool = False,
 ) -> Path:
     """Writes a target's whole output folder (see the module docstring); `predictions` must be ranked.
-    `result.json` is written last, so its presence marks a complete folder; `extra` adds entries to it."""
+    `result.json` is written last, so its presence marks a complete folder; `extra` adds entries to it.
+    `plots`: also the confidence plots (`protein.viz.save_plots`: plddt.png, pae.png, coverage.png)."""
     from protein.features.store import save_features
 
     folder = Path(folder)
@@ -205,6 +208,10 @@ def write_target(
     if any(p.random_params for p in ordered):
         all_timings["warning"] = RANDOM_PARAMS_WARNING
     files.write_atomic(folder / "timings.json", json.dumps(all_timings, indent=1))
+    if plots:
+        from protein import viz  # matplotlib only when plots are asked for
+
+        viz.save_plots(folder, ordered, raw_features)
     first = ordered[0]
     result = {
         "target_id": first.target_id,

@@ -203,41 +203,66 @@ class Predictor:
         start = time.perf_counter()
         features, notes = raw_features(target, templates)
         timings = {"features": time.perf_counter() - start}
-        num_res = len(target.sequence)
-        padded = length_bucket(num_res)
         predictions = []
         for model in self.models:
-            runner = self.runner(model)
-            start = time.perf_counter()
-            recycles = runner.preset.data.num_recycle if num_recycle is None else num_recycle
-            processed = process_features(features, runner.preset, seed, num_recycle=recycles, num_res_padded=padded)
-            timings[f"process_features_{model}"] = time.perf_counter() - start
-            result = runner.run(processed, num_recycle=recycles, early_stop_tolerance=early_stop_tolerance)
-            predictions.append(
-                Prediction(
-                    target_id=target.id,
-                    model_name=model,
-                    sequence=target.sequence,
-                    atom_positions=result.final_atom_positions[:num_res],
-                    atom_mask=result.final_atom_mask[:num_res],
-                    plddt=result.plddt[:num_res],
-                    pae=None if result.predicted_aligned_error is None else result.predicted_aligned_error[:num_res, :num_res],
-                    max_pae=result.max_predicted_aligned_error,
-                    ptm=result.ptm,
-                    seed=seed,
-                    num_recycles=result.num_recycles,
-                    recycle_tolerances=list(result.recycle_tolerances),
-                    timings={k: float(v) for k, v in result.timings.items()},
-                    random_params=self.random_params,
-                    single_sequence=not target.msas,
-                )
-            )
-            logger.info(
-                "%s %s: mean pLDDT %.1f%s (%d residues, run at %d)", target.id, model, predictions[-1].mean_plddt,
-                "" if result.ptm is None else f", pTM {result.ptm:.3f}", num_res, padded,
-            )
+            prediction = self.predict_model(model, features, target.id, target.sequence, seed, num_recycle,
+                                            early_stop_tolerance, single_sequence=not target.msas)
+            timings[f"process_features_{model}"] = prediction.timings.pop("process_features")
+            predictions.append(prediction)
         timings["total"] = sum(timings.values()) + sum(sum(p.timings.values()) for p in predictions)
         return rank(predictions), features, timings, notes
+
+    def predict_model(
+        self,
+        model: str,
+        features: Mapping[str, np.ndarray],
+        target_id: str,
+        sequence: str,
+        seed: int = 0,
+        num_recycle: int | None = None,
+        early_stop_tolerance: float | None = None,
+        num_res_padded: int | None = None,
+        single_sequence: bool = False,
+        name: str | None = None,
+    ) -> Prediction:
+        """One model on a target's raw features, run at `num_res_padded` residues (default: the target's length
+        bucket; its own length for AlphaFold2's exact-shape runs) and cut back to the target. `name`: the
+        prediction's model name in file names (default `model`; e.g. model_1_ptm_seed_1 for several seeds).
+        The prediction's timings include `process_features`."""
+        if model not in self.models:
+            raise InputError(f"model {model!r} is not one of this predictor's ({', '.join(self.models)})")
+        num_res = len(sequence)
+        padded = length_bucket(num_res) if num_res_padded is None else num_res_padded
+        if padded < num_res:
+            raise InputError(f"{target_id}: cannot run {num_res} residues padded to {padded}")
+        runner = self.runner(model)
+        start = time.perf_counter()
+        recycles = runner.preset.data.num_recycle if num_recycle is None else num_recycle
+        processed = process_features(features, runner.preset, seed, num_recycle=recycles, num_res_padded=padded)
+        process_seconds = time.perf_counter() - start
+        result = runner.run(processed, num_recycle=recycles, early_stop_tolerance=early_stop_tolerance)
+        prediction = Prediction(
+            target_id=target_id,
+            model_name=name or model,
+            sequence=sequence,
+            atom_positions=result.final_atom_positions[:num_res],
+            atom_mask=result.final_atom_mask[:num_res],
+            plddt=result.plddt[:num_res],
+            pae=None if result.predicted_aligned_error is None else result.predicted_aligned_error[:num_res, :num_res],
+            max_pae=result.max_predicted_aligned_error,
+            ptm=result.ptm,
+            seed=seed,
+            num_recycles=result.num_recycles,
+            recycle_tolerances=list(result.recycle_tolerances),
+            timings={"process_features": process_seconds, **{k: float(v) for k, v in result.timings.items()}},
+            random_params=self.random_params,
+            single_sequence=single_sequence,
+        )
+        logger.info(
+            "%s %s: mean pLDDT %.1f%s (%d residues, run at %d)", target_id, prediction.model_name,
+            prediction.mean_plddt, "" if result.ptm is None else f", pTM {result.ptm:.3f}", num_res, padded,
+        )
+        return prediction
 
 
 def targets_from(sequence_or_fasta: str | os.PathLike | FastaRecord) -> Iterator[Target | Exception]:
@@ -287,6 +312,37 @@ def attach_msas(targets: Sequence[Target], msa_paths: Sequence[str | os.PathLike
         except InputError as error:
             errors.append(error)
     return errors
+
+
+_MSA_SUFFIXES = (".a3m", ".sto", ".stockholm", ".a3m.gz", ".sto.gz")
+# Template search output beside the MSAs: AlphaFold2's pdb_hits.sto (hmmsearch) / pdb_hits.hhr (hhsearch),
+# OpenFold's hmm_output.sto; never read as MSAs (their rows are PDB chains, not the query first).
+_TEMPLATE_HIT_STEMS = ("pdb_hits", "hmm_output")
+_TEMPLATE_HIT_SUFFIXES = (".hhr", ".hhr.gz")
+
+
+def is_template_hits(path: str | os.PathLike) -> bool:
+    """Whether a file beside the alignments holds template hits (pdb_hits.sto / .hhr), not an alignment."""
+    name = Path(path).name.lower()
+    return name.startswith(_TEMPLATE_HIT_STEMS) and name.endswith(_MSA_SUFFIXES + _TEMPLATE_HIT_SUFFIXES) \
+        or name.endswith(_TEMPLATE_HIT_SUFFIXES)
+
+
+def attach_alignment_files(target: Target, paths: Iterable[str | os.PathLike]) -> Path | None:
+    """Reads the alignments among `paths` (AlphaFold2's msas/ folder: .sto, .a3m) into `target.msas` in
+    AlphaFold2's database order; returns the template hit file among them, if any. Other files are ignored.
+
+    Raises:
+      InputError: an unreadable alignment, one whose query is not the target's, or more than one hit file.
+    """
+    files = sorted(Path(path) for path in paths)
+    hits = [path for path in files if is_template_hits(path)]
+    alignments = [path for path in files if path not in hits and path.name.lower().endswith(_MSA_SUFFIXES)]
+    for path in sorted(alignments, key=database_order):
+        target.msas.append(read_msa(path, target.sequence))
+    if len(hits) > 1:
+        raise InputError(f"more than one template hit file: {', '.join(map(str, hits))}; keep one")
+    return hits[0] if hits else None
 
 
 def predict(

@@ -253,6 +253,19 @@ def search_query(query: Query, config: DatabaseConfig, preset: str, out_dir: str
     return QuerySearchResult(record.id, msa_dir, tuple(searches), mmcif_dir, tuple(notes))
 
 
+def search_step(step: SearchStep, query: Query, out_path: str | os.PathLike, profile: str | os.PathLike | None = None,
+                shards: int | None = None, cache: SearchCache | None = None, cpus: int | None = None) -> DatabaseSearch:
+    """One search of a plan on its own (as `search_query` runs each): writes `out_path`, through the cache.
+    `profile`: the alignment the template (hmmsearch) step builds its profile from (the plan's `profile_file`).
+    Batches run each step as a task of their own, so that the databases of one query are searched in parallel.
+
+    Raises:
+      SearchError: the search failed, naming the query and the database.
+    """
+    searcher = _Searcher(cpus or available_cpus(), shards, cache)
+    return searcher.run(step, query_record(query), Path(out_path), None if profile is None else Path(profile))
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity mask where the platform has one)."""
     if hasattr(os, "sched_getaffinity"):

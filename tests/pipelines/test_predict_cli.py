@@ -1,20 +1,25 @@
 """`protein predict` end to end with random weights and the tiny preset: every output file written and read back
-by Biopython, gemmi and json; bad records reported while the others go on; a rerun skips finished records."""
+by Biopython, gemmi, json and matplotlib; bad records reported while the others go on; a rerun skips finished
+records; `--no-plots` writes no PNG."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import gemmi
 import numpy as np
 import pytest
 from Bio.PDB import PDBParser
+from matplotlib.image import imread
 
 from pipelines.cli import main
+from protein import predictor as predict_lib
+from protein import viz
 from protein.features.store import load_features
-from protein.prediction import RANDOM_PARAMS_WARNING, safe_name
+from protein.prediction import RANDOM_PARAMS_WARNING, Prediction, rank, safe_name
 from tests.io.data import shared_file
 
 ESM = "msas/esm/hhblits_uniclust_2017_10_{}_1_A.a3m.gz"
@@ -61,6 +66,7 @@ def test_every_output_is_written_and_readable(predicted, three_proteins):
         expected = {
             "ranked_0.pdb", "ranked_0.cif", "unrelaxed_tiny.pdb", "unrelaxed_tiny.cif", "ranking_debug.json",
             "confidence_tiny.json", "pae_tiny.json", "features.npz", "timings.json", "result.json",
+            "plddt.png", "pae.png", "coverage.png",
         }
         assert expected <= names, expected - names
         assert not [n for n in names if n.endswith(".tmp")]
@@ -153,3 +159,60 @@ def test_an_alignment_of_no_input_sequence_is_an_error(tmp_path, capsys):
                    "--random-params", "0"])
     assert status == 1
     assert "other.a3m: its query" in capsys.readouterr().err
+
+
+def test_the_confidence_plots_are_written_with_axes_and_labels(tmp_path, monkeypatch):
+    figures = {}
+    save_figure = viz.save_figure
+
+    def keep(path, figure):
+        figures[path.name] = figure
+        return save_figure(path, figure)
+
+    monkeypatch.setattr(viz, "save_figure", keep)
+    fasta = Path(__file__).parents[2] / "data" / "ubiquitin.fasta"
+    status = main(["predict", str(fasta), "-o", str(tmp_path), "--models", "tiny", "--random-params", "0",
+                   "--num-recycle", "0"])
+    assert status == 0
+    folder = tmp_path / "ubiquitin"
+    assert sorted(figures) == ["coverage.png", "pae.png", "plddt.png"]
+    result = json.loads((folder / "result.json").read_text())
+    num_res = len(result["sequence"])
+    # result.json is written last: after the plots.
+    assert all((folder / name).stat().st_mtime_ns <= (folder / "result.json").stat().st_mtime_ns for name in figures)
+
+    (plddt_axes,) = figures["plddt.png"].axes
+    assert (plddt_axes.get_xlabel(), plddt_axes.get_ylabel()) == ("Residue", "pLDDT")
+    (line,) = plddt_axes.lines
+    confidence = json.loads((folder / "confidence_tiny.json").read_text())
+    np.testing.assert_allclose(line.get_ydata(), confidence["confidenceScore"], atol=0.01)
+    pae_axes = next(axes for axes in figures["pae.png"].axes if axes.images)
+    assert (pae_axes.get_xlabel(), pae_axes.get_ylabel()) == ("Scored residue", "Aligned residue")
+    pae = json.loads((folder / "pae_tiny.json").read_text())[0]["predicted_aligned_error"]
+    np.testing.assert_allclose(pae_axes.images[0].get_array(), pae, atol=0.051)
+    coverage_axes = next(axes for axes in figures["coverage.png"].axes if axes.images)
+    assert (coverage_axes.get_xlabel(), coverage_axes.get_ylabel()) == ("Positions", "Sequences")
+    assert coverage_axes.images[0].get_array().shape == (1, num_res)  # single-sequence mode: the query alone
+
+    for name, figure in figures.items():
+        image = imread(folder / name)
+        width, height = figure.get_size_inches() * figure.dpi
+        assert image.shape[:2] == (round(height), round(width))
+        assert len(np.unique(image.reshape(-1, image.shape[2]), axis=0)) > 10  # not one flat colour
+
+
+def test_no_plots_writes_no_png(tmp_path, monkeypatch):
+    def predict(self, target, *args):  # no network: a flat prediction, so that only the writing is tested
+        num_res = len(target.sequence)
+        prediction = Prediction(target.id, "tiny", target.sequence, np.zeros((num_res, 37, 3)),
+                                np.ones((num_res, 37)), np.full(num_res, 50.0), random_params=True)
+        features, notes = predict_lib.raw_features(target)
+        return rank([prediction]), features, {}, notes
+
+    monkeypatch.setattr(predict_lib.Predictor, "predict", predict)
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">a\nMKTAYIAKQR\n")
+    assert main(["predict", str(fasta), "-o", str(tmp_path / "out"), "--models", "tiny", "--random-params", "0",
+                 "--no-plots"]) == 0
+    names = {path.name for path in (tmp_path / "out" / "a").iterdir()}
+    assert "result.json" in names and not [name for name in names if name.endswith(".png")]
