@@ -122,6 +122,7 @@ def submit(
     cluster: str = "local",
     scheduler: str | None = None,
     workers: int | None = None,
+    jobqueue_config: str | None = None,
     max_in_flight: int | None = None,
     **settings: Any,
 ) -> Batch:
@@ -130,7 +131,8 @@ def submit(
     sequences: a FASTA file (streamed), FASTA text, or sequences: strings (ids seq_1, seq_2, ...), (id, sequence)
       pairs, FastaRecords, or a mapping of id to sequence.
     client: a Dask client to run on; else `cluster` ('local', 'slurm', 'pbs') or `scheduler` (an address) make
-      one (`pipelines.cluster.connect`, with `workers`), closed when the batch ends.
+      one (`pipelines.cluster.connect`, with `workers` and, for SLURM/PBS, the Dask config section
+      `jobqueue_config`), closed when the batch ends.
     max_in_flight: jobs submitted ahead of the results (default: 4 per worker thread, at least 16).
     settings: `BatchSettings` fields (models, num_recycle, db_config, db_preset, msa_only, max_length, ...).
 
@@ -145,7 +147,7 @@ def submit(
     if client is None:
         from pipelines.cluster import connect
 
-        owned = connect(cluster=cluster, scheduler=scheduler, workers=workers)
+        owned = connect(cluster=cluster, scheduler=scheduler, workers=workers, jobqueue_config=jobqueue_config)
         client = owned.client
     try:
         batch = Batch(client, output_dir, _records(sequences), batch_settings, search_plan, mmcif_dir, fingerprint,
@@ -285,8 +287,11 @@ class Batch:
         finally:
             self.finished = True
             self._write_manifest()
-            # what tasks of workers that died had staged (no task of this batch writes there any more)
+            # what tasks of workers that died had staged (no task of this batch writes there any more), and at a
+            # normal end the work files of failed jobs (a rerun searches again, mostly from the cache)
             shutil.rmtree(self.output_dir / tasks.STAGING_DIR, ignore_errors=True)
+            if self.exception is None and not self._cancelled.is_set():
+                shutil.rmtree(self.output_dir / WORK_DIR, ignore_errors=True)
             _remove_if_empty(self.output_dir / WORK_DIR)
 
     def _admit(self, index: int, item: FastaRecord | RecordError, names: set[str]) -> TargetStatus | None:
@@ -416,7 +421,7 @@ class Batch:
                 owner.status = source.status
                 for field in ("best_model", "mean_plddt", "ptm"):
                     setattr(owner, field, getattr(source, field))
-                owner.timings = {"total": time.time() - self.started}
+                owner.timings = {"finished_after": time.time() - self.started}
         if error is not None:
             logger.warning("%s", primary.error)
         future.release()
@@ -438,7 +443,8 @@ class Batch:
                 setattr(target, field, None if summary[field] is None else summary[field])
         target.timings = {key: float(summary[key]) for key in ("search", "features", "model", "write")
                           if summary.get(key) is not None}
-        target.timings["total"] = time.time() - self.started
+        target.timings["total"] = sum(target.timings.values())
+        target.timings["finished_after"] = time.time() - self.started
 
     # -- resume -------------------------------------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="use the running Dask scheduler at ADDRESS (tcp://host:8786)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="workers (local) or jobs (slurm/pbs) to start (default: local: one per CPU)")
+                        help="workers (local) or jobs (slurm/pbs) to start (default: local: sized to the CPUs; "
+                        "slurm/pbs: 1)")
+    parser.add_argument("--jobqueue-config", default=None, metavar="SECTION",
+                        help="the Dask jobqueue config section for slurm/pbs (default: slurm / pbs), e.g. slurm-gpu")
     parser.add_argument("--db-config", type=Path, default=None,
                         help="databases to search (TOML, see data/databases.example.toml); without it and "
                         "without --use-precomputed-msas: single-sequence mode")
@@ -79,12 +82,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_batch(args: argparse.Namespace) -> int:
+    import logging
+
     from pipelines.batch import submit
+
+    # Dask sets its loggers to INFO when imported; a batch's own progress is what the user asked to see
+    logging.getLogger("distributed").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
 
     if not args.fasta.is_file():
         raise InputError(f"{args.fasta}: no such FASTA file")
     batch = submit(
         args.fasta, args.output_dir, cluster=args.cluster, scheduler=args.scheduler, workers=args.workers,
+        jobqueue_config=args.jobqueue_config,
         models=args.models, num_recycle=args.num_recycle, num_seeds=args.num_seeds, params_dir=args.params_dir,
         random_params_seed=args.random_params, early_stop_tolerance=args.early_stop_tolerance,
         db_config=args.db_config, db_preset=args.db_preset, db_root=args.db_root, shards=args.shards,

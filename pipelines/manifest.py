@@ -28,7 +28,7 @@ STATUSES = ("pending", "done", "resumed", "msas", "skipped", "error")
 FINISHED = frozenset(STATUSES) - {"pending"}
 SUMMARY_COLUMNS = (
     "id", "length", "status", "error", "best_model", "mean_plddt", "ptm", "search_s", "features_s", "model_s",
-    "total_s", "output", "duplicate_of",
+    "total_s", "finished_after_s", "output", "duplicate_of",
 )
 
 
@@ -38,7 +38,8 @@ class TargetStatus:
 
     `index`: its position in the input (0-based); `name`: its output folder under the batch's folder (the id
     made safe for a file name); `duplicate_of`: the id of the earlier record with the same sequence, whose
-    search and model runs it shares; `timings`: seconds per stage (search, features, model, write, total).
+    search and model runs it shares; `timings`: seconds per stage (search, features, model, write; `total` their
+    sum, the target's compute time) and `finished_after`, the seconds from the batch's start to its outputs.
     """
 
     index: int
@@ -71,7 +72,8 @@ class TargetStatus:
             "mean_plddt": None if self.mean_plddt is None else round(self.mean_plddt, 2),
             "ptm": None if self.ptm is None else round(self.ptm, 4),
             "search_s": seconds("search"), "features_s": seconds("features"), "model_s": seconds("model"),
-            "total_s": seconds("total"), "output": self.name, "duplicate_of": self.duplicate_of,
+            "total_s": seconds("total"), "finished_after_s": seconds("finished_after"), "output": self.name,
+            "duplicate_of": self.duplicate_of,
         }
 
 

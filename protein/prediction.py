@@ -65,8 +65,9 @@ class Prediction:
 
     @property
     def ranking_confidence(self) -> float:
-        """pTM (x100) for ptm models, mean pLDDT otherwise (ColabFold's choice for monomers)."""
-        return 100.0 * self.ptm if self.ptm is not None else self.mean_plddt
+        """Mean pLDDT: AlphaFold2 ranks monomer models by it, the `_ptm` models too (its `rank_by: plddt`; pTM
+        and ipTM rank only multimer models), and so does ColabFold for a single chain."""
+        return self.mean_plddt
 
     @property
     def aatype(self) -> np.ndarray:
@@ -142,26 +143,25 @@ class Prediction:
 
 
 def rank(predictions: Sequence[Prediction]) -> list[Prediction]:
-    """The predictions best first, each with its `rank` (0 = best) set: by pTM when every model has one, else by
-    mean pLDDT (scores of different kinds are never compared)."""
-    by_ptm = all(p.ptm is not None for p in predictions)
-    ordered = sorted(predictions, key=lambda p: -(p.ptm if by_ptm else p.mean_plddt))
+    """The predictions best first by mean pLDDT (`Prediction.ranking_confidence`), each with its `rank` (0 = best)
+    set."""
+    ordered = sorted(predictions, key=lambda p: -p.ranking_confidence)
     for index, prediction in enumerate(ordered):
         prediction.rank = index
     return ordered
 
 
 def ranking_debug(predictions: Sequence[Prediction]) -> dict:
-    """AlphaFold2's ranking_debug.json: per-model scores and the order, plus the score that ranked them."""
+    """AlphaFold2's ranking_debug.json (`plddts` and `order`), with each model's pTM when it has one and the
+    score that ranked them."""
     ordered = sorted(predictions, key=lambda p: p.rank if p.rank is not None else 0)
-    by_ptm = all(p.ptm is not None for p in predictions)
     content = {
         "plddts": {p.model_name: round(p.mean_plddt, 3) for p in predictions},
         "order": [p.model_name for p in ordered],
-        "ranked_by": "ptm" if by_ptm else "plddt",
+        "ranked_by": "plddt",
     }
-    if by_ptm:
-        content["ptm"] = {p.model_name: round(float(p.ptm), 5) for p in predictions}
+    if any(p.ptm is not None for p in predictions):
+        content["ptm"] = {p.model_name: round(float(p.ptm), 5) for p in predictions if p.ptm is not None}
     if any(p.random_params for p in predictions):
         content["warning"] = RANDOM_PARAMS_WARNING
     return content

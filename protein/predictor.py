@@ -2,7 +2,7 @@
 
     import protein
     predictions = protein.predict("MKTAYIAKQR...", msas=["uniref90_hits.sto", "bfd_hits.a3m"])
-    best = predictions[0]                       # ranked: by pTM for the _ptm models, else mean pLDDT
+    best = predictions[0]                       # ranked by mean pLDDT, as AlphaFold2 ranks monomer models
     best.plddt, best.pae, best.ptm
     best.save("out/")                           # or protein.prediction.write_target for the whole folder
 
@@ -40,8 +40,11 @@ logger = logging.getLogger(__name__)
 
 # The five released monomer models with the PAE head: pLDDT, PAE and pTM for every prediction.
 DEFAULT_MODELS = tuple(f"model_{i}_ptm" for i in range(1, 6))
-# Padded lengths: a target of L residues runs at the first bucket >= L (beyond the last: multiples of 256).
-LENGTH_BUCKETS = (32, 48, 64, 80, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536)
+# Padded lengths: a target of L residues runs at the first bucket >= L (beyond the last: multiples of 256). Every
+# bucket is one more compilation of each model, and compiling costs more than the padding for all but the longest
+# targets, so the ladder is coarse: steps of 64 residues to 512, 128 to 1024, 256 beyond (AlphaFold3 pads to
+# steps of 256).
+LENGTH_BUCKETS = (64, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048)
 
 
 def length_bucket(num_res: int) -> int:
@@ -178,7 +181,7 @@ class Predictor:
         try:
             return find_params(model, self.params_dir)
         except ProteinError:
-            if self.params_dir is not None or not self.download_missing or model == "tiny":
+            if self.params_dir is not None or not self.download_missing or model in ("tiny", "small"):
                 raise
         logger.info("parameters for %s not found: downloading the official ones into %s", model, default_params_dir())
         try:

@@ -68,23 +68,28 @@ def test_padding_to_a_length_bucket_leaves_the_result_unchanged():
 
 
 def test_length_buckets():
-    assert predict_lib.length_bucket(1) == 32
+    assert predict_lib.length_bucket(1) == 64
+    assert predict_lib.length_bucket(65) == 128
     assert predict_lib.length_bucket(53) == 64
     assert predict_lib.length_bucket(1536) == 1536
     assert predict_lib.length_bucket(1537) == 1792
+    assert predict_lib.length_bucket(2049) == 2304
 
 
 def _prediction(name, plddt, ptm):
     return Prediction("t", name, "MK", np.zeros((2, 37, 3)), np.ones((2, 37)), np.full(2, plddt), ptm=ptm)
 
 
-def test_ranking_by_ptm_or_plddt():
+def test_ranking_by_mean_plddt_as_alphafold2_ranks_monomers():
+    """AlphaFold2's monomer config ranks by pLDDT (`rank_by: plddt`), the _ptm models too: here the model with
+    the highest pTM is last."""
     ranked = rank([_prediction("a", 90, 0.5), _prediction("b", 70, 0.8), _prediction("c", 80, 0.6)])
-    assert [p.model_name for p in ranked] == ["b", "c", "a"] and [p.rank for p in ranked] == [0, 1, 2]
-    assert ranking_debug(ranked)["order"] == ["b", "c", "a"] and ranking_debug(ranked)["ranked_by"] == "ptm"
-    # One model without pTM: every model is ranked by mean pLDDT, never a pTM against a pLDDT.
+    assert [p.model_name for p in ranked] == ["a", "c", "b"] and [p.rank for p in ranked] == [0, 1, 2]
+    debug = ranking_debug(ranked)
+    assert debug["order"] == ["a", "c", "b"] and debug["ranked_by"] == "plddt"
+    assert debug["plddts"] == {"a": 90, "b": 70, "c": 80} and debug["ptm"] == {"a": 0.5, "b": 0.8, "c": 0.6}
     ranked = rank([_prediction("a", 90, 0.5), _prediction("b", 70, None), _prediction("c", 80, 0.6)])
-    assert [p.model_name for p in ranked] == ["a", "c", "b"] and ranking_debug(ranked)["ranked_by"] == "plddt"
+    assert [p.model_name for p in ranked] == ["a", "c", "b"] and ranking_debug(ranked)["ptm"] == {"a": 0.5, "c": 0.6}
 
 
 def test_missing_parameters_without_network_say_how_to_supply_them(tmp_path, monkeypatch):

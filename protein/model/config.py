@@ -1,7 +1,8 @@
 """Model and input-processing settings: one typed tree, presets as small diffs of it.
 
 The released AlphaFold2 v2.3 monomer presets (`model_1`..`model_5`, `model_1_ptm`..`model_5_ptm`) follow
-Jumper et al. (2021) Suppl. Table 5; `tiny` keeps every module with few blocks and narrow channels for tests.
+Jumper et al. (2021) Suppl. Table 5; `tiny` keeps every module with few blocks and narrow channels for tests;
+`small` has the real widths with few blocks, for benchmarks.
 Every config is a frozen dataclass, so a misspelled field fails when the preset is built.
 """
 
@@ -219,6 +220,19 @@ CONFIG_DIFFS["tiny"] = {
     "model.heads": HeadsConfig(plddt_num_channels=16, predicted_aligned_error=True),
     "data.max_msa_clusters": 16,
     "data.max_extra_msa": 32,
+    "data.num_recycle": 1,
+}
+
+# The real network's channel widths with few blocks: compiles and runs like the full model at a fraction of its
+# cost, for benchmarks of the batch platform with random weights (no released parameters fit it).
+CONFIG_DIFFS["small"] = {
+    **_TEMPLATES_ON,
+    **_PTM,
+    "model.num_evoformer_blocks": 4,
+    "model.num_extra_msa_blocks": 1,
+    "model.template.num_pair_blocks": 1,
+    "data.max_msa_clusters": 64,
+    "data.max_extra_msa": 256,
     "data.num_recycle": 1,
 }
 

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "data" / "demo_databases.toml"
 QUERIES = {record.split("\n", 1)[0].split()[0]: "".join(record.split("\n")[1:])
            for record in (REPO / "data" / "demo_queries.fasta").read_text().split(">")[1:]}
-# Fragments of the demo queries, all in one length bucket (<= 48), so each worker compiles the tiny model a few
+# Fragments of the demo queries, all in one length bucket (<= 64), so each worker compiles the tiny model a few
 # times (per MSA depth bucket) instead of once per target.
 GOOD = {
     "ubiquitin": QUERIES["ubiquitin"][:46],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -267,3 +268,32 @@ def test_slurm_job_that_slurm_rejects_is_a_cluster_error(slurm):
         with pytest.raises(ClusterError, match=r"(?s)SLURM did not accept the worker job of jobqueue\.slurm-wrong: .*"
                                                r"sbatch.*invalid partition"):
             connect(cluster="slurm", jobqueue_config="slurm-wrong")
+
+
+def test_a_small_batch_runs_through_slurm(slurm, tmp_path):
+    """`pipelines.submit` with cluster="slurm": the searches, features, model runs (on the job's declared GPU
+    resource) and writes of a two-record batch run in a SLURM job, and the job is gone afterwards."""
+    import pipelines
+
+    (tmp_path / "logs").mkdir()
+    section = {"queue": slurm.partition, "cores": 1, "processes": 1, "memory": "4GiB", "walltime": "00:10:00",
+               "death-timeout": 30, "log-directory": str(tmp_path / "logs"),
+               "worker-extra-args": ["--resources", "GPU=1"]}
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text(">first\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n>second\nGSHMLEDPVDAFQLAKQLLSEG\n")
+    with dask.config.set({"jobqueue.slurm-local": section}):
+        batch = pipelines.submit(fasta, tmp_path / "results", cluster="slurm", workers=1,
+                                 jobqueue_config="slurm-local", models=["tiny"], random_params_seed=0, num_recycle=0,
+                                 plots=False)
+        with batch:
+            assert batch.gpu  # model runs ask for the GPU resource the job's worker declares
+            targets = batch.result(timeout=300)
+    assert [t.status for t in targets] == ["done", "done"]
+    assert (tmp_path / "results" / "second" / "ranked_0.pdb").is_file()
+    deadline = time.monotonic() + 60  # the closed cluster cancelled its job; SLURM may show it completing a while
+    while True:
+        jobs = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, timeout=30)
+        if jobs.returncode == 0 and jobs.stdout.strip() == "" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert jobs.returncode == 0 and jobs.stdout.strip() == "", jobs.stdout

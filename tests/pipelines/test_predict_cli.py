@@ -96,7 +96,7 @@ def test_every_output_is_written_and_readable(predicted, three_proteins):
         pae = json.loads((folder / "pae_tiny.json").read_text())
         assert np.asarray(pae[0]["predicted_aligned_error"]).shape == (num_res, num_res)
         ranking = json.loads((folder / "ranking_debug.json").read_text())
-        assert ranking["order"] == ["tiny"] and ranking["ranked_by"] == "ptm"
+        assert ranking["order"] == ["tiny"] and ranking["ranked_by"] == "plddt"
         timings = json.loads((folder / "timings.json").read_text())
         assert timings["features"] >= 0 and "iterations_tiny" in timings
 
