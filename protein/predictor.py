@@ -13,6 +13,7 @@ a length bucket (so that targets of similar length share one compiled model) and
 from __future__ import annotations
 
 import datetime
+import fcntl
 import logging
 import os
 import time
@@ -183,9 +184,18 @@ class Predictor:
         except ProteinError:
             if self.params_dir is not None or not self.download_missing or model in ("tiny", "small"):
                 raise
-        logger.info("parameters for %s not found: downloading the official ones into %s", model, default_params_dir())
+        folder = default_params_dir()
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            download()
+            # one download at a time: the workers of a batch that all lack the parameters wait for the first
+            with open(folder / ".download.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    return find_params(model, self.params_dir)  # fetched by another process while this one waited
+                except ProteinError:
+                    pass
+                logger.info("parameters for %s not found: downloading the official ones into %s", model, folder)
+                download()
         except ProteinError as error:
             raise type(error)(
                 f"{params_filename(model)} is not in {default_params_dir()} and downloading it failed ({error}). "

@@ -4,6 +4,7 @@ bucket leaves the result unchanged; missing parameters say how to get them; the 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from protein.model import params as params_lib
 from protein.model.runner import Runner
 from protein.model.random_params import random_params
 from protein.prediction import Prediction, rank, ranking_debug
+from protein.predictor import Predictor
 from tests.io.data import shared_file
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK"
@@ -104,6 +106,31 @@ def test_missing_parameters_without_network_say_how_to_supply_them(tmp_path, mon
     # With a folder given, nothing is downloaded: the error names the file and the download command.
     with pytest.raises(ParamsError, match="protein params download"):
         protein.predict(SEQUENCE, models=["model_1_ptm"], params_dir=tmp_path / "empty")
+
+
+def test_workers_lacking_the_parameters_download_them_once(tmp_path, monkeypatch):
+    """Processes (a batch's workers) that all lack the parameters: the first downloads, the others wait for it
+    and then find the files (a lock file in the parameter folder), instead of fetching 3.5 GB each."""
+    import threading
+
+    monkeypatch.setenv(params_lib.PARAMS_DIR_ENV, str(tmp_path / "cache"))
+    downloads = []
+
+    def fake_download():
+        downloads.append(threading.get_ident())
+        time.sleep(0.5)
+        (tmp_path / "cache" / "params_model_1_ptm.npz").write_bytes(b"")
+        return tmp_path / "cache"
+
+    monkeypatch.setattr(predict_lib, "download", fake_download)
+    found = []
+    workers = [threading.Thread(target=lambda: found.append(Predictor(["model_1_ptm"])._params_path("model_1_ptm")))
+               for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(downloads) == 1 and found == [tmp_path / "cache" / "params_model_1_ptm.npz"] * 3
 
 
 def test_predict_with_real_alignments_and_templates():
