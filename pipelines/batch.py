@@ -36,13 +36,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, as_completed
 
 from pipelines import manifest, tasks
+from pipelines.placement import Affinity
 from pipelines.manifest import TargetStatus
 from pipelines.tasks import ModelSettings
 from protein.errors import InputError, ProteinError
@@ -189,7 +190,7 @@ class Batch:
         self._thread = threading.Thread(target=self._drive, name="protein-batch", daemon=True)
         self._token = uuid.uuid4().hex[:8]
         self._manifest_written = 0.0
-        self._affinity = _Affinity()
+        self._affinity = Affinity()
         self._register_plugin()
 
     # -- the handle ---------------------------------------------------------------------------------------------
@@ -378,7 +379,7 @@ class Batch:
     def _model_task(self, features: Future, record: FastaRecord, model: str, seed: int, run_name: str,
                     name: str) -> Future:
         """One model run, on a GPU worker when the cluster has them, preferably on a worker that has compiled the
-        model for this padded length already (`_Affinity`)."""
+        model for this padded length already (`pipelines.placement.Affinity`)."""
         from protein.predictor import length_bucket
 
         length = len(record.sequence)
@@ -494,40 +495,6 @@ class Batch:
         settings = {**dataclasses.asdict(self.settings), "gpu_workers": self.gpu}
         manifest.write(self.output_dir, targets, settings, self.started, self.finished)
         self._manifest_written = time.monotonic()
-
-
-class _Affinity:
-    """Chooses the worker of each model run so that a batch compiles each (model, padded length) on few workers.
-
-    Dask places a task where its inputs are or where a worker is free, not where its program is compiled; with
-    many workers each would compile every shape. Here a shape sticks to the workers that ran it before, and goes
-    to one more (the least loaded) only when those have `slack` more runs queued than the least loaded worker,
-    so that a batch of one common length still spreads over every worker. The choice is a loose restriction
-    (`allow_other_workers`): a task whose worker died runs elsewhere.
-    """
-
-    def __init__(self, slack: int = 2):
-        self.slack = slack
-        self._queued: Counter[str] = Counter()
-        self._holders: dict[tuple, list[str]] = {}
-        self._lock = threading.Lock()
-
-    def choose(self, shape: tuple, workers: Sequence[str]) -> str | None:
-        if not workers:  # none yet (jobs still queued at SLURM): Dask places the task when one arrives
-            return None
-        with self._lock:
-            least = min(workers, key=lambda worker: self._queued[worker])
-            holders = [worker for worker in self._holders.get(shape, ()) if worker in workers]
-            best = min(holders, key=lambda worker: self._queued[worker]) if holders else None
-            if best is None or self._queued[best] > self._queued[least] + self.slack:
-                best = least
-                self._holders.setdefault(shape, []).append(best)
-            self._queued[best] += 1
-            return best
-
-    def release(self, worker: str) -> None:
-        with self._lock:
-            self._queued[worker] -= 1
 
 
 @dataclasses.dataclass
