@@ -7,6 +7,7 @@ per worker in the batch platform).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -163,17 +164,26 @@ class Runner:
             {m: {n: jnp.asarray(v, jnp.float32) for n, v in p.items()} for m, p in params.items()}, self.device
         )
         self._apply = iteration_fn(self.preset.model).apply
+        # Without any template (every template and template atom masked, as the data pipeline pads "no template")
+        # the template embedding is zeroed (AlphaFold2's `update * (sum(template_mask) > 0)`) and the template
+        # torsion rows of the MSA are fully masked (their mask is the torsion angles' mask), so the network without
+        # its template modules gives the same outputs, without their cost (`skip_templates`).
+        self._apply_without_templates = iteration_fn(_without_templates(self.preset.model)).apply \
+            if self.preset.model.template.enabled else None
         self._compiled: dict[tuple, jax.stages.Compiled] = {}
 
     def _signature(self, batch: Mapping[str, np.ndarray]) -> tuple:
         return tuple(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in batch.items()))
 
     def compiled(self, batch: Mapping[str, np.ndarray], prev: Mapping[str, np.ndarray]) -> jax.stages.Compiled:
-        """The compiled iteration for these shapes (compiled on first use), after a memory check."""
+        """The compiled iteration for these shapes (compiled on first use), after a memory check. A batch without
+        template features runs the network without its template modules."""
         key = self._signature(batch)
         if key not in self._compiled:
             num_res = batch["aatype"].shape[0]
-            lowered = jax.jit(self._apply).lower(self.params, batch, prev)
+            with_templates = "template_mask" in batch or self._apply_without_templates is None
+            apply = self._apply if with_templates else self._apply_without_templates
+            lowered = jax.jit(apply).lower(self.params, batch, prev)
             try:
                 compiled = lowered.compile()
             except Exception as error:  # XLA reports allocation failures at compile time on some backends
@@ -206,6 +216,7 @@ class Runner:
         num_recycle: int | None = None,
         early_stop_tolerance: float | None = None,
         trim_msa: bool = True,
+        skip_templates: bool = True,
     ) -> RunResult:
         """Runs 1 + num_recycle iterations of the network on processed features.
 
@@ -213,7 +224,9 @@ class Runner:
         AlphaFold2's `RunModel.process_features`: iteration r reads `feature[r]`, the last slice is reused when
         there are fewer slices than iterations) or without one (the same features every iteration).
         num_recycle: defaults to the preset's. early_stop_tolerance: stop recycling once the Cα distance change
-        (Å, see `ca_distance_change`) falls below it; None runs every iteration.
+        (Å, see `ca_distance_change`) falls below it; None runs every iteration. trim_msa: cut the MSA after its
+        last real row (`trim_msa_depth`); skip_templates: without any real template (template_mask and
+        template_all_atom_masks all 0), run without the template modules (see `__init__`); both change the outputs only by float summation order.
         """
         num_recycle = self.preset.data.num_recycle if num_recycle is None else int(num_recycle)
         if num_recycle < 0:
@@ -222,6 +235,9 @@ class Runner:
         recycle_axis = features["aatype"].ndim == 2
         if trim_msa:
             features = trim_msa_depth(features, recycle_axis)
+        if skip_templates and "template_mask" in features and not np.any(features["template_mask"]) \
+                and not np.any(features["template_all_atom_masks"]):
+            features = {name: value for name, value in features.items() if name not in TEMPLATE_FEATURES}
         num_slices = features["aatype"].shape[0] if recycle_axis else 1
         num_res = features["aatype"].shape[-1]
         seq_mask = np.asarray(features["seq_mask"][0] if recycle_axis else features["seq_mask"], np.float32)
@@ -275,6 +291,12 @@ def run_network(
     out = result.as_dict()
     out["seed"] = int(seed)
     return out
+
+
+def _without_templates(config):
+    """The model config with its template modules (embedding and torsion rows) turned off."""
+    return dataclasses.replace(config, template=dataclasses.replace(config.template, enabled=False,
+                                                                     embed_torsion_angles=False))
 
 
 def _network_features(batch: Mapping[str, np.ndarray], preset: Preset) -> dict[str, np.ndarray]:

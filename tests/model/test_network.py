@@ -109,6 +109,29 @@ def test_whole_run_equals_reference(tiny):
     assert deviation["ptm_delta"] <= 1e-4
 
 
+def test_run_without_any_template_skips_the_template_modules_and_equals_reference(tiny):
+    """No template found (every template and template atom masked): our runner leaves the template modules out, the reference runs
+    them on padding; the outputs agree as closely as the full run's, and as our own run with them in."""
+    import copy
+
+    case = copy.copy(tiny)  # the same inputs with every template masked: as the data pipeline pads "no template"
+    case.num_recycle = 1
+    case.features = dict(tiny.features)
+    for name in ("template_mask", "template_all_atom_masks", "template_pseudo_beta_mask"):
+        case.features[name] = np.zeros_like(np.asarray(tiny.features[name]))
+    features = network_inputs(case.features, case.preset)
+    assert not np.any(features["template_mask"])
+    deviation = _whole_run_deviation(case)
+    assert deviation["max_position_delta"] <= 0.01 and deviation["mean_plddt_delta"] <= 0.01
+    assert deviation["ptm_delta"] <= 1e-4
+    model = runner.Runner(case.preset, case.params)
+    skipped = model.run(features, num_recycle=1)
+    assert any("template_mask" not in {name for name, _, _ in key} for key in model._compiled)  # no templates ran
+    full = model.run(features, num_recycle=1, skip_templates=False)
+    assert np.max(np.abs(skipped.final_atom_positions - full.final_atom_positions)) <= 1e-4
+    assert np.max(np.abs(skipped.plddt - full.plddt)) <= 1e-3 and abs(skipped.ptm - full.ptm) <= 1e-5
+
+
 @pytest.mark.parametrize(
     "max_msa_clusters, max_extra_msa, msa_depth",
     [(96, 32, 40), (16, 96, 60)],
