@@ -2,7 +2,7 @@
 Dask workers, on the largest real sequence database in ../shared/data; printed as ratios and written to
 bench/results/search.json.
 
-Usage: python bench/search.py [--queries 3] [--iterations 1] [--cpus 1 2] [--shards 8] [--workers 1 2]
+Usage: python bench/search.py [--queries 3] [--iterations 1] [--cpus 1 2] [--shards 4] [--workers 1 2]
        [--repeats 5] [--limit-db N] [--output bench/results/search.json]
 
 Database: the 20,000 UniProtKB sequences of MMseqs2's example database (`seqdb/mmseqs2_examples_DB.fasta.gz`,
@@ -13,20 +13,29 @@ data/demo_queries.fasta).
 
 Part A, per query and per CPU count N: `JackhmmerBinary` (`--cpu N`) and `PyhmmerJackhmmer` (cpus=N), both with
 AlphaFold2's UniRef90 settings (`JACKHMMER_PRESETS["uniref90"]`, `-N --iterations`), each timed end to end (its
-`search`: query in, Stockholm written); the best of `--repeats` after one warm-up run of each. CPU seconds are
-the binary's (its process's user + system) and this process's. Same hits: the same number of included targets
-and the same reported target ids.
+`search`: query in, Stockholm written), at equal cores: this process (and so the binary it starts) is pinned to N
+cores for the measurement (`jackhmmer --cpu 1` runs a reader thread beside its worker; pinned, both share the one
+core). Three runs per repeat, interleaved: pyhmmer "cold" (`SHARD_CACHE` emptied first: it reads and digitises the
+database file, as the binary does every run), pyhmmer "cached" (the shards already digitised in memory, as in a
+worker that searches many queries) and the binary; after one warm-up run of each. Reported: the median (and the
+fastest) wall time of `--repeats`, and the median CPU seconds of the process and its children (user + system:
+the binary's threads and this process's share of writing its output). Same hits: the same number of included
+targets and the same reported target ids.
 
 Part B, per query: `iterate` over `--shards` shards with its shard searches as tasks of a Dask `LocalCluster` of
-1 worker, then of 2 workers (one thread each, separate processes), timed after the cluster is up and one warm-up
-search; the hits must equal (ids, E-values, scores, included count) those of one search of the whole database in
-this process, which is also timed ("unsharded").
+1 worker, then of 2 workers (one thread each, separate processes, Dask's worker profiler off: `DASK_CONFIG`),
+timed after every worker has read every shard once (`SHARD_CACHE`) and one warm-up search of each query; the
+median of `--repeats` (queries interleaved), with the CPU seconds of this process (client and scheduler) and of
+the workers. The hits must equal (ids, E-values, scores, included count) those of one search of the whole
+database in this process, which is also timed ("unsharded").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import gzip
 import json
 import logging
@@ -35,6 +44,7 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -53,9 +63,14 @@ from protein.io import FastaRecord, read_fasta  # noqa: E402
 from protein.search import JACKHMMER_PRESETS, JackhmmerBinary, PyhmmerJackhmmer, SearchResult  # noqa: E402
 from protein.search import stockholm  # noqa: E402
 from protein.search.hmmer import JackhmmerRun, iterate, msa_text, reported_hits  # noqa: E402
-from protein.search.shards import FastaIndex, index_fasta, index_path_for, shard  # noqa: E402
+from protein.search.shards import (  # noqa: E402
+    SHARD_CACHE, FastaIndex, Shard, index_fasta, index_path_for, read_shard, shard,
+)
 from protein.search.tools import find_binary, run_tool  # noqa: E402
 
+# Dask's statistical profiler samples each worker's thread every 10 ms; on a machine with as many cores as workers
+# that CPU is taken from the searches, so the benchmark's clusters run without it.
+DASK_CONFIG = {"distributed.worker.profile.enabled": False}
 SHARED_DB = "seqdb/mmseqs2_examples_DB.fasta.gz"
 SHARED_QUERIES = "seqdb/mmseqs2_examples_QUERY.fasta.gz"
 DEMO_DB = ROOT / "data/demo_db/demo_uniref.fasta"
@@ -72,7 +87,8 @@ QUERY_IDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Timed:
-    """The best (shortest) of several runs: its wall and CPU seconds and what it returned."""
+    """One run: its wall seconds, the CPU seconds (user + system) of this process and its children, and what it
+    returned."""
 
     wall_s: float
     cpu_s: float
@@ -84,23 +100,37 @@ def shared_data() -> Path | None:
     return data if data.is_dir() else None
 
 
-def _cpu_seconds(children: bool) -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _cpu_seconds() -> float:
+    """User + system seconds of this process and of its waited-for children."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
-def best_of(repeats: int, run: Callable[[], object], children: bool = False) -> Timed:
-    """Runs `run` `repeats` times; the fastest run's wall and CPU time (of child processes if `children`)."""
-    best = None
-    for _ in range(repeats):
-        cpu = _cpu_seconds(children)
-        start = time.perf_counter()
-        value = run()
-        wall = time.perf_counter() - start
-        timed = Timed(wall, _cpu_seconds(children) - cpu, value)
-        if best is None or timed.wall_s < best.wall_s:
-            best = timed
-    return best
+def timed(run: Callable[[], object]) -> Timed:
+    cpu, start = _cpu_seconds(), time.perf_counter()
+    value = run()
+    return Timed(time.perf_counter() - start, _cpu_seconds() - cpu, value)
+
+
+def stats(runs: Sequence[Timed]) -> dict:
+    """The median and fastest wall time and the median CPU time of repeated runs."""
+    return {"wall_s": statistics.median(run.wall_s for run in runs), "wall_min_s": min(run.wall_s for run in runs),
+            "cpu_s": statistics.median(run.cpu_s for run in runs)}
+
+
+@contextlib.contextmanager
+def pinned(cpus: int):
+    """This thread (and the threads and processes it starts) on the first `cpus` of its allowed cores; yields
+    them, or None (unpinned) when fewer are allowed."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < cpus:
+        yield None
+        return
+    os.sched_setaffinity(0, allowed[:cpus])
+    try:
+        yield allowed[:cpus]
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def write_database(source: Path, out: Path, limit: int | None) -> Path:
@@ -164,25 +194,39 @@ def binary_vs_pyhmmer(queries: Sequence[FastaRecord], database: Path, cpus_list:
     for query in queries:
         for cpus in cpus_list:
             config = dataclasses.replace(preset, cpus=cpus)
-            ours = best_of(repeats, lambda: PyhmmerJackhmmer(config).search(query, database, out))
-            row = {"query": query.id, "query_length": len(query.sequence), "cpus": cpus,
-                   "pyhmmer": {"wall_s": ours.wall_s, "cpu_s": ours.cpu_s, "num_hits": ours.value.num_hits,
-                               "reported": len(ours.value.hits)}}
-            line = f"pyhmmer {ours.wall_s:.2f}s (cpu {ours.cpu_s:.2f}s)"
+            search_pyhmmer = functools.partial(PyhmmerJackhmmer(config).search, query, database, out)
+            search_binary = functools.partial(JackhmmerBinary(config, binary).search, query, database, out)
+            runs = {"pyhmmer": [], "pyhmmer_cached": [], "binary": []}
+            with pinned(cpus) as cores:
+                for _ in range(repeats):
+                    SHARD_CACHE.clear()  # cold: the database read and digitised, as the binary reads it every run
+                    runs["pyhmmer"].append(timed(search_pyhmmer))
+                    runs["pyhmmer_cached"].append(timed(search_pyhmmer))
+                    if binary is not None:
+                        runs["binary"].append(timed(search_binary))
+            row = {"query": query.id, "query_length": len(query.sequence), "cpus": cpus, "pinned_cores": cores}
+            for side, side_runs in runs.items():
+                if side_runs:
+                    result = side_runs[0].value
+                    row[side] = {**stats(side_runs), "num_hits": result.num_hits, "reported": len(result.hits)}
+            ours, cached = row["pyhmmer"], row["pyhmmer_cached"]
+            line = (f"pyhmmer {ours['wall_s']:.2f}s (cpu {ours['cpu_s']:.2f}s), cached {cached['wall_s']:.2f}s "
+                    f"(cpu {cached['cpu_s']:.2f}s)")
             if binary is not None:
-                theirs = best_of(repeats, lambda: JackhmmerBinary(config, binary).search(query, database, out),
-                                 children=True)
-                same = hit_summary(ours.value) == hit_summary(theirs.value)
-                row["binary"] = {"wall_s": theirs.wall_s, "cpu_s": theirs.cpu_s, "num_hits": theirs.value.num_hits,
-                                 "reported": len(theirs.value.hits)}
-                row["same_hits"] = same
-                row["ratio_binary_over_pyhmmer"] = theirs.wall_s / ours.wall_s
-                line = (f"binary {theirs.wall_s:.2f}s (cpu {theirs.cpu_s:.2f}s) | {line} | binary/pyhmmer "
-                        f"x{theirs.wall_s / ours.wall_s:.2f} | hits {theirs.value.num_hits}/{ours.value.num_hits} "
-                        f"included, {len(theirs.value.hits)}/{len(ours.value.hits)} reported: "
-                        f"{'same' if same else 'DIFFERENT'}")
+                theirs = row["binary"]
+                summaries = {hit_summary(run.value) for side_runs in runs.values() for run in side_runs}
+                row["same_hits"] = len(summaries) == 1
+                row["ratio_binary_over_pyhmmer"] = theirs["wall_s"] / ours["wall_s"]
+                row["ratio_binary_over_pyhmmer_cached"] = theirs["wall_s"] / cached["wall_s"]
+                row["cpu_ratio_binary_over_pyhmmer"] = theirs["cpu_s"] / ours["cpu_s"]
+                line = (f"binary {theirs['wall_s']:.2f}s (cpu {theirs['cpu_s']:.2f}s) | {line} | binary/pyhmmer "
+                        f"x{row['ratio_binary_over_pyhmmer']:.2f}, "
+                        f"cached x{row['ratio_binary_over_pyhmmer_cached']:.2f} | hits {theirs['num_hits']}/"
+                        f"{ours['num_hits']} included, {theirs['reported']}/"
+                        f"{ours['reported']} reported: {'same' if row['same_hits'] else 'DIFFERENT'}")
             rows.append(row)
-            print(f"A {query.id} ({len(query.sequence)} aa) cpus={cpus}: {line}", flush=True)
+            print(f"A {query.id} ({len(query.sequence)} aa) cpus={cpus}{' pinned' if cores else ''}: {line}",
+                  flush=True)
     return rows
 
 
@@ -201,6 +245,16 @@ def _import_search() -> None:
     import protein.search.shards  # noqa: F401
 
 
+def _read_shards(shards: Sequence[Shard]) -> int:
+    """Run on each worker before timing: every shard read once into the worker's `SHARD_CACHE`."""
+    return sum(sum(len(block) for block in read_shard(piece)) for piece in shards)
+
+
+def _process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_shards: int,
                       workers_list: Sequence[int], iterations: int, repeats: int) -> list[dict]:
     """Part B (see the module docstring): one row per query."""
@@ -208,20 +262,34 @@ def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_sha
     whole, parts = shard(index, 1), shard(index, num_shards)
     rows = []
     for query in queries:
-        unsharded = best_of(repeats, lambda: iterate(query, whole, index.num_records, config))
+        unsharded = [timed(lambda: iterate(query, whole, index.num_records, config)) for _ in range(repeats)]
         rows.append({"query": query.id, "query_length": len(query.sequence), "shards": num_shards,
-                     "unsharded_s": unsharded.wall_s, "expected": run_summary(unsharded.value), "workers": {}})
+                     "unsharded_s": statistics.median(run.wall_s for run in unsharded),
+                     "expected": run_summary(unsharded[0].value), "workers": {}})
+    runs = {(query.id, workers): [] for query in queries for workers in workers_list}
     for workers in workers_list:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        with dask.config.set(DASK_CONFIG), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             client.wait_for_workers(workers)
             client.run(_import_search)
+            client.run(_read_shards, parts)
             map_tasks = dask_map(client)
-            iterate(queries[0], parts, index.num_records, config, map_tasks)  # warm-up
-            for query, row in zip(queries, rows):
-                timed = best_of(repeats, lambda: iterate(query, parts, index.num_records, config, map_tasks))
-                row["workers"][str(workers)] = {"wall_s": timed.wall_s,
-                                                "same_hits": run_summary(timed.value) == row["expected"]}
+            for query in queries:  # warm-up
+                iterate(query, parts, index.num_records, config, map_tasks)
+            for _ in range(repeats):
+                for query in queries:
+                    before = sum(client.run(_process_cpu_seconds).values())
+                    run = timed(lambda: iterate(query, parts, index.num_records, config, map_tasks))
+                    worker_cpu = sum(client.run(_process_cpu_seconds).values()) - before
+                    runs[query.id, workers].append((run, worker_cpu))
+    for query, row in zip(queries, rows):
+        for workers in workers_list:
+            measured = runs[query.id, workers]
+            row["workers"][str(workers)] = {
+                **stats([run for run, _ in measured]),
+                "workers_cpu_s": statistics.median(cpu for _, cpu in measured),
+                "same_hits": all(run_summary(run.value) == row["expected"] for run, _ in measured)}
     for row in rows:
         included, reported = row.pop("expected")
         row["num_hits"], row["reported"] = included, len(reported)
@@ -229,8 +297,10 @@ def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_sha
         base = row["workers"][str(first)]["wall_s"]
         for workers in others:
             row[f"ratio_{first}_over_{workers}_workers"] = base / row["workers"][str(workers)]["wall_s"]
-        timings = " | ".join(f"{workers} worker{'s' * (workers > 1)} {row['workers'][str(workers)]['wall_s']:.2f}s"
-                             for workers in workers_list)
+        timings = " | ".join(f"{workers} worker{'s' * (workers > 1)} {entry['wall_s']:.2f}s (cpu: this process "
+                             f"{entry['cpu_s']:.2f}s, workers {entry['workers_cpu_s']:.2f}s)"
+                             for workers, entry in ((workers, row["workers"][str(workers)])
+                                                    for workers in workers_list))
         ratios = " | ".join(f"{first}w/{workers}w x{row[f'ratio_{first}_over_{workers}_workers']:.2f}"
                             for workers in others)
         same = all(entry["same_hits"] for entry in row["workers"].values())
@@ -246,10 +316,18 @@ def summarise(part_a: list[dict], part_b: list[dict], workers_list: Sequence[int
     summary = {}
     for cpus in sorted({row["cpus"] for row in part_a if "binary" in row}):
         rows = [row for row in part_a if row["cpus"] == cpus]
-        binary, ours = sum(row["binary"]["wall_s"] for row in rows), sum(row["pyhmmer"]["wall_s"] for row in rows)
-        summary[f"ratio_binary_over_pyhmmer_cpus{cpus}"] = binary / ours
-        print(f"total cpus={cpus}: binary {binary:.2f}s | pyhmmer {ours:.2f}s | binary/pyhmmer x{binary / ours:.2f}"
-              f" (goal >= 1: {'met' if binary >= ours else 'NOT met'})", flush=True)
+        total = {side: {measure: sum(row[side][measure] for row in rows) for measure in ("wall_s", "cpu_s")}
+                 for side in ("binary", "pyhmmer", "pyhmmer_cached")}
+        binary = total["binary"]["wall_s"]
+        for side, suffix in (("pyhmmer", ""), ("pyhmmer_cached", "_cached")):
+            ours = total[side]["wall_s"]
+            summary[f"ratio_binary_over_pyhmmer{suffix}_cpus{cpus}"] = binary / ours
+            summary[f"cpu_ratio_binary_over_pyhmmer{suffix}_cpus{cpus}"] = \
+                total["binary"]["cpu_s"] / total[side]["cpu_s"]
+            print(f"total cpus={cpus}: binary {binary:.2f}s (cpu {total['binary']['cpu_s']:.2f}s) | "
+                  f"{side.replace('_', ' ')} {ours:.2f}s (cpu {total[side]['cpu_s']:.2f}s) | binary/pyhmmer "
+                  f"x{binary / ours:.2f}, cpu x{total['binary']['cpu_s'] / total[side]['cpu_s']:.2f} "
+                  f"(goal >= 1: {'met' if binary >= ours else 'NOT met'})", flush=True)
     first, *others = workers_list
     base = sum(row["workers"][str(first)]["wall_s"] for row in part_b)
     for workers in others:
@@ -269,10 +347,11 @@ def main(argv=None) -> int:
     parser.add_argument("--queries", type=int, default=3, help="how many of the fixed queries")
     parser.add_argument("--iterations", type=int, default=1, help="jackhmmer rounds (AlphaFold2: 1)")
     parser.add_argument("--cpus", type=int, nargs="+", default=[1, 2], help="part A: binary --cpu = pyhmmer cpus")
-    parser.add_argument("--shards", type=int, default=8, help="part B: shards of the database")
+    parser.add_argument("--shards", type=int, default=4, help="part B: shards of the database (a multiple of each "
+                        "worker count balances them)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="part B: Dask workers (ratio: first "
                         "over each other)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the median counts")
     parser.add_argument("--limit-db", type=int, default=None, help="only the first N database records (smoke runs)")
     parser.add_argument("--binary", default="jackhmmer", help="the jackhmmer executable (part A)")
     parser.add_argument("--output", default=str(ROOT / "bench/results/search.json"))
@@ -280,6 +359,10 @@ def main(argv=None) -> int:
     if args.queries < 1 or args.repeats < 1 or len(args.workers) < 2:
         parser.error("--queries and --repeats must be at least 1, and --workers needs two counts or more")
 
+    load_before = os.getloadavg()  # other work on the machine makes the wall times, and so the ratios, unreliable
+    if load_before[0] > 0.5:
+        print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores: other work is running, wall times "
+              "(and the ratios) will be unreliable; the CPU seconds less so", flush=True)
     source, queries = choose_inputs(args.queries)
     binary = find_binary(args.binary)
     if binary is None:
@@ -306,12 +389,15 @@ def main(argv=None) -> int:
         "iterations": args.iterations,
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
+        "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
         "platform": platform.platform(),
         "python": platform.python_version(),
         "pyhmmer": pyhmmer.__version__,
         "hmmer_binary": hmmer_binary_version(binary),
         "dask": dask.__version__,
+        "dask_config": DASK_CONFIG,
         "distributed": distributed.__version__,
+        "statistic": "median of the repeats (wall_min_s: the fastest)",
         "binary_vs_pyhmmer": part_a,
         "shards_on_workers": part_b,
         "summary": summary,

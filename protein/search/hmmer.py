@@ -3,7 +3,9 @@
 Both backends search a FASTA database as shards (`protein.search.shards`) on a pool of `cpus` threads, so that one
 query uses every core (pyhmmer's own `hmmsearch` spreads queries, not targets, over threads) and memory stays
 bounded. The database is indexed once per searcher (or the index beside it, `<fasta>.shards.npz`, is used; with
-`keep_index` a missing one is saved there, or elsewhere when the folder is read-only).
+`keep_index` a missing one is saved there, or elsewhere when the folder is read-only). A shard is read and
+digitised once per process and then searched from memory (`protein.search.shards.SHARD_CACHE`), by every later
+round and query, as long as the shards fit in its budget.
 
 jackhmmer (Johnson et al. 2010, as HMMER's `jackhmmer` runs it): the first round searches with a profile built
 from the query alone (BLOSUM62, gap open 0.02, extend 0.4); each later round with a profile built from the

@@ -23,15 +23,23 @@ naming the record, byte offset and line, rather than in the middle of a search.
 
 Every task takes and returns picklable values (`Shard`, `HmmerThresholds`, pyhmmer's `HMM` and `TopHits`), so
 that a scheduler can run `search_shard` on other processes or machines.
+
+Reading and digitising a shard costs half as much as searching it with a query that has few hits (easel reads
+about 200 M residues/s, holding the GIL: threads of one process do not read in parallel), so each process keeps
+the shards it has read in `SHARD_CACHE` (least recently used dropped first, up to `SHARD_CACHE_BYTES`): the later
+rounds of an iterative search and the later queries a worker runs search them from memory. A shard larger than
+the whole budget is streamed in blocks.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,6 +56,8 @@ AMINO = easel.Alphabet.amino()
 DEFAULT_BLOCK_BYTES = 1 << 20
 MAX_BLOCKS = 1 << 16  # small files get smaller blocks, so that they can still be cut into many shards
 SEARCH_BLOCK_RESIDUES = 16 << 20  # residues held in memory at once while a shard is searched
+SHARD_CACHE_BYTES = 256 << 20  # digitised shards kept per process (see the module docstring)
+_DIGITAL_RECORD_BYTES = 320  # a digitised record beyond its residues (easel's ESL_SQ: name, description buffers)
 INDEX_SUFFIX = ".shards.npz"
 _SHARED_FILE_MODE = 0o644  # an index kept beside a database serves every user of it
 _SCAN_BYTES = 8 << 20
@@ -377,15 +387,78 @@ class _ByteRange(io.RawIOBase):
         return len(data)
 
 
-def read_shard(shard: Shard, max_residues: int = SEARCH_BLOCK_RESIDUES) -> Iterator[easel.DigitalSequenceBlock]:
+class ShardCache:
+    """Digitised shards kept in memory, least recently used dropped first, up to `max_bytes` in all (estimated:
+    a byte per residue plus easel's record overhead). Thread-safe; a process-wide one is `SHARD_CACHE`."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._shards: collections.OrderedDict[tuple, tuple[easel.DigitalSequenceBlock, ...]] = \
+            collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def size_of(shard: Shard) -> int:
+        return shard.num_residues + shard.num_records * _DIGITAL_RECORD_BYTES
+
+    def get(self, key: tuple) -> tuple[easel.DigitalSequenceBlock, ...] | None:
+        with self._lock:
+            blocks = self._shards.get(key)
+            if blocks is not None:
+                self._shards.move_to_end(key)
+            return blocks
+
+    def put(self, key: tuple, shard: Shard, blocks: tuple[easel.DigitalSequenceBlock, ...]) -> None:
+        size = self.size_of(shard)
+        with self._lock:
+            if key in self._shards or size > self.max_bytes:
+                return
+            while self._shards and self._bytes + size > self.max_bytes:
+                old_key, _ = self._shards.popitem(last=False)
+                self._bytes -= self.size_of(old_key[0])
+            self._shards[key] = blocks
+            self._bytes += size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._shards.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._shards)
+
+
+SHARD_CACHE = ShardCache(SHARD_CACHE_BYTES)
+
+
+def read_shard(shard: Shard, max_residues: int = SEARCH_BLOCK_RESIDUES,
+               cache: ShardCache | None = SHARD_CACHE) -> Iterator[easel.DigitalSequenceBlock]:
     """The shard's sequences in digital form, as blocks of about `max_residues` residues (so that memory stays
-    bounded however large the shard); read from the byte range, never copied to a file.
+    bounded however large the shard); read from the byte range, never copied to a file. A shard that fits in
+    `cache` is read from the file once and then served from memory (None: always read).
 
     Raises:
       SearchError: the file has changed since it was indexed.
       InputError: a record easel cannot read (naming the file and the shard's byte range).
     """
     _check_unchanged(shard.path, shard.file_size, shard.mtime_ns, f"the shard {shard}")
+    if cache is None or ShardCache.size_of(shard) > cache.max_bytes:
+        yield from _read_blocks(shard, max_residues)
+        return
+    key = (shard, max_residues)
+    blocks = cache.get(key)
+    if blocks is not None:
+        yield from blocks
+        return
+    read = []
+    for block in _read_blocks(shard, max_residues):  # yielded as read, so that a search can start on the first
+        read.append(block)
+        yield block
+    cache.put(key, shard, tuple(read))
+
+
+def _read_blocks(shard: Shard, max_residues: int) -> Iterator[easel.DigitalSequenceBlock]:
     with open(shard.path, "rb") as handle:
         reader = io.BufferedReader(_ByteRange(handle, shard.start, shard.end))
         try:

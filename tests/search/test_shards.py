@@ -21,7 +21,7 @@ from protein.search import stockholm
 from protein.search.config import HmmsearchConfig, JackhmmerConfig
 from protein.search.hmmer import digital_sequence, iterate, msa_text, template_profile
 from protein.search.shards import (
-    AMINO, index_fasta, index_path_for, load_index, merge, read_shard, search_shard, shard,
+    AMINO, ShardCache, index_fasta, index_path_for, load_index, merge, read_shard, search_shard, shard,
 )
 from tests.io.data import shared_file
 from tests.search import seqdb
@@ -145,6 +145,54 @@ def test_gzip_and_missing_databases_are_refused(tmp_path):
         index_fasta(shared_file(seqdb.UNIPROT_QUERIES))
     with pytest.raises(InputError, match="cannot read the database"):
         index_fasta(tmp_path / "absent.fasta")
+
+
+# -- the shard cache ------------------------------------------------------------------------------------------
+
+
+def _names(blocks) -> list[str]:
+    return [sequence.name for block in blocks for sequence in block]
+
+
+def test_a_shard_is_read_once_then_served_from_memory(db400):
+    pieces = shard(index_fasta(db400), 4)
+    cache = ShardCache(max_bytes=10 * ShardCache.size_of(pieces[0]))
+    first = list(read_shard(pieces[0], cache=cache))
+    again = list(read_shard(pieces[0], cache=cache))
+    assert len(cache) == 1
+    assert len(first) == len(again) and all(a is b for a, b in zip(first, again))  # not read again
+    uncached = list(read_shard(pieces[0], cache=None))
+    assert _names(again) == _names(uncached)
+    assert [bytes(sequence.sequence) for block in again for sequence in block] == \
+        [bytes(sequence.sequence) for block in uncached for sequence in block]
+
+
+def test_the_cache_drops_the_least_recently_used_shard_and_streams_one_too_large(db400):
+    pieces = shard(index_fasta(db400), 4)
+    sizes = [ShardCache.size_of(piece) for piece in pieces]
+    assert 3 * min(sizes) > 2 * max(sizes)  # so that two shards fit in the budget below, three do not
+    cache = ShardCache(max_bytes=2 * max(sizes))
+    zero, one = (list(read_shard(piece, cache=cache)) for piece in pieces[:2])
+    list(read_shard(pieces[0], cache=cache))  # 0 is now the most recently used
+    list(read_shard(pieces[2], cache=cache))  # drops 1
+    assert len(cache) == 2
+    assert list(read_shard(pieces[0], cache=cache))[0] is zero[0]
+    assert list(read_shard(pieces[1], cache=cache))[0] is not one[0]
+    tiny = ShardCache(max_bytes=sizes[3] - 1)
+    assert _names(read_shard(pieces[3], cache=tiny)) == _names(read_shard(pieces[3], cache=None))
+    assert len(tiny) == 0
+
+
+def test_a_cached_shard_of_a_changed_file_is_refused(db400, tmp_path):
+    copy = tmp_path / "db.fasta"
+    copy.write_bytes(db400.read_bytes())
+    piece = shard(index_fasta(copy), 2)[0]
+    cache = ShardCache(max_bytes=1 << 30)
+    list(read_shard(piece, cache=cache))
+    with open(copy, "a") as handle:
+        handle.write(">extra\nMKV\n")
+    with pytest.raises(SearchError, match="has changed since the shard"):
+        list(read_shard(piece, cache=cache))
 
 
 # -- sharded == unsharded -------------------------------------------------------------------------------------
