@@ -1,7 +1,11 @@
 """Length buckets vs AlphaFold2's exact shapes: one batch of proteins of mixed length through `pipelines.submit`,
-once padded to the length ladder (`protein.predictor.LENGTH_BUCKETS`, one compilation per bucket) and once with
-every protein compiled at its own length (what AlphaFold2's run_alphafold.py does), in the same run, each on a
-fresh local cluster (so neither finds the other's compiled programs).
+in the same run, three ways, each on a fresh local cluster (so none finds another's compiled programs):
+
+- `buckets` (the platform): padded to the length ladder (`protein.predictor.LENGTH_BUCKETS`, one compilation
+  per bucket), the MSA trimmed to its depth bucket, the template modules left out without templates;
+- `exact`: the same, but every protein compiled at its own length: the effect of the length buckets alone;
+- `alphafold2`: every protein compiled at its own length and run at the preset's whole padding (MSA rows,
+  template slots), as AlphaFold2's run_alphafold.py does.
 
     python bench/batch.py                                  # tiny and small presets, 20 proteins, 1 model worker
     python bench/batch.py --presets small --workers 2
@@ -10,8 +14,9 @@ The proteins are real UniProt sequences of 40-300 residues from ../shared/data/s
 range), or random ones when the shared data is absent; single-sequence mode, random parameters. `tiny` compiles
 in seconds and runs in milliseconds, as a full model on a GPU does in proportion (compilation dominates);
 `small` (the real channel widths, 4 Evoformer blocks) runs for seconds on this CPU, where the padding costs more.
-Prints the wall-time ratio exact/bucketed per preset, the compilations on each side, and the largest difference
-between the two sides' outputs, and records everything in bench/results/batch.json.
+Prints the wall-time ratios exact/buckets and alphafold2/buckets per preset, the compilations of each, and the
+largest difference between the outputs (float noise: padding is masked), and records everything in
+bench/results/batch.json.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ SHARED = Path(os.environ.get("PROTEIN_SHARED", REPO.parent / "shared"))
 QUERIES = SHARED / "data" / "seqdb" / "mmseqs2_examples_QUERY.fasta.gz"
 RESULTS = REPO / "bench" / "results" / "batch.json"
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+SIDES = ("buckets", "exact", "alphafold2")
 
 
 def proteins(count: int, shortest: int, longest: int) -> tuple[dict[str, str], str]:
@@ -54,7 +60,7 @@ def proteins(count: int, shortest: int, longest: int) -> tuple[dict[str, str], s
     return {f"random_{i}": "".join(rng.choice(list(AMINO_ACIDS), n)) for i, n in enumerate(wanted)}, "random"
 
 
-def run_batch(fasta: Path, out: Path, preset: str, workers: int, exact: bool) -> dict:
+def run_batch(fasta: Path, out: Path, preset: str, workers: int, shapes: str) -> dict:
     from distributed import Client, LocalCluster
 
     import pipelines
@@ -65,13 +71,13 @@ def run_batch(fasta: Path, out: Path, preset: str, workers: int, exact: bool) ->
         client.run(lambda: __import__("protein.predictor"))  # imports (JAX) are not part of the timing
         start = time.perf_counter()
         batch = pipelines.submit(fasta, out, client=client, models=[preset], random_params_seed=0, plots=False,
-                                 exact_shapes=exact)
+                                 shapes=shapes)
         targets = batch.result()
         seconds = time.perf_counter() - start
         stats = client.run(tasks.model_stats)
     failed = [t.id for t in targets if t.status != "done"]
     if failed:
-        raise SystemExit(f"{preset} {'exact' if exact else 'bucketed'}: targets failed: {failed}")
+        raise SystemExit(f"{preset} {shapes}: targets failed: {failed}")
     return {
         "seconds": round(seconds, 1),
         "compilations": sum(each["compiled"] for each in stats.values()),
@@ -81,7 +87,7 @@ def run_batch(fasta: Path, out: Path, preset: str, workers: int, exact: bool) ->
 
 
 def differences(bucketed: Path, exact: Path, names: list[str], preset: str) -> dict:
-    """The largest differences between the two sides' outputs (padding is masked: float noise only)."""
+    """The largest differences between two sides' outputs (padding is masked: float noise only)."""
     from protein.prediction import safe_name
     from protein.structure.files import read_structure
 
@@ -117,7 +123,7 @@ def main() -> None:
     print(f"{len(sequences)} proteins of {lengths[0]}-{lengths[-1]} residues from {source}; "
           f"{len(set(lengths))} distinct lengths, {len(buckets)} buckets {buckets}")
     record = {
-        "benchmark": "batch: length buckets vs exact shapes (AlphaFold2)",
+        "benchmark": "batch: length buckets vs exact shapes and AlphaFold2's shapes",
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "proteins": {"count": len(sequences), "source": source, "lengths": lengths, "buckets": buckets},
@@ -129,19 +135,19 @@ def main() -> None:
         fasta = Path(scratch, "proteins.fasta")
         fasta.write_text("".join(f">{name}\n{sequence}\n" for name, sequence in sequences.items()))
         for preset in args.presets:
-            out = {side: Path(scratch, f"{preset}-{side}") for side in ("bucketed", "exact")}
-            bucketed = run_batch(fasta, out["bucketed"], preset, args.workers, exact=False)
-            exact = run_batch(fasta, out["exact"], preset, args.workers, exact=True)
-            ratio = exact["seconds"] / bucketed["seconds"]
-            record["presets"][preset] = {
-                "bucketed": bucketed, "exact": exact, "speedup": round(ratio, 2),
-                "outputs_differ_by": differences(out["bucketed"], out["exact"], list(sequences), preset),
-            }
-            print(f"{preset}: bucketed {bucketed['seconds']} s ({bucketed['compilations']} compilations), exact "
-                  f"{exact['seconds']} s ({exact['compilations']} compilations): x{ratio:.2f}; outputs differ by "
-                  f"{record['presets'][preset]['outputs_differ_by']}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=1) + "\n")
+            out = {side: Path(scratch, f"{preset}-{side}") for side in SIDES}
+            runs = {side: run_batch(fasta, out[side], preset, args.workers, side) for side in SIDES}
+            entry = record["presets"][preset] = {**runs}
+            for side in SIDES[1:]:
+                entry[f"speedup_vs_{side}"] = round(runs[side]["seconds"] / runs["buckets"]["seconds"], 2)
+                entry[f"outputs_differ_from_{side}_by"] = differences(out["buckets"], out[side], list(sequences),
+                                                                      preset)
+            print(f"{preset}: " + ", ".join(f"{side} {runs[side]['seconds']} s ({runs[side]['compilations']} "
+                                            "compilations)" for side in SIDES)
+                  + "; buckets faster " + ", ".join(f"x{entry[f'speedup_vs_{side}']} than {side}"
+                                                    for side in SIDES[1:]), flush=True)
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(record, indent=1) + "\n")  # after each preset: a long run keeps the first
     print(f"recorded in {args.output}")
 
 

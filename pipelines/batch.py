@@ -50,11 +50,11 @@ from protein.errors import InputError, ProteinError
 from protein.io import FastaRecord, iter_fasta
 from protein.io.fasta import RecordError
 from protein.prediction import RESULT_FILE, safe_name
+from protein.predictor import DEFAULT_MODELS, length_bucket
 
 logger = logging.getLogger(__name__)
 
 WORK_DIR = ".work"
-DEFAULT_MODELS = tuple(f"model_{i}_ptm" for i in range(1, 6))  # protein.predictor's, without importing JAX here
 _MANIFEST_INTERVAL_S = 2.0
 
 
@@ -87,7 +87,7 @@ class BatchSettings:
     use_precomputed_msas: bool = False
     max_length: int | None = None
     plots: bool = True
-    exact_shapes: bool = False
+    shapes: str = "buckets"  # or the benchmarks' baselines "exact" and "alphafold2" (pipelines.tasks.ModelSettings)
 
     def __post_init__(self) -> None:
         from protein.model.config import PRESETS
@@ -108,11 +108,12 @@ class BatchSettings:
                 raise InputError(f"{name} must be at least 1, got {value}")
         if self.num_recycle is not None and self.num_recycle < 0:
             raise InputError(f"num_recycle must be >= 0, got {self.num_recycle}")
+        self.model_settings  # checks `shapes`
 
     @property
     def model_settings(self) -> ModelSettings:
         return ModelSettings(self.models, self.num_seeds, self.num_recycle, self.params_dir,
-                             self.random_params_seed, self.early_stop_tolerance, self.exact_shapes)
+                             self.random_params_seed, self.early_stop_tolerance, self.shapes)
 
 
 def submit(
@@ -380,10 +381,8 @@ class Batch:
                     name: str) -> Future:
         """One model run, on a GPU worker when the cluster has them, preferably on a worker that has compiled the
         model for this padded length already (`pipelines.placement.Affinity`)."""
-        from protein.predictor import length_bucket
-
         length = len(record.sequence)
-        shape = (model, length if self.settings.exact_shapes else length_bucket(length))
+        shape = (model, length_bucket(length) if self.settings.shapes == "buckets" else length)
         workers = [address for address, worker in self.client.scheduler_info()["workers"].items()
                    if not self.gpu or worker.get("resources", {}).get("GPU")]
         worker = self._affinity.choose(shape, workers)

@@ -20,8 +20,7 @@ from pathlib import Path
 from pipelines import manifest
 from protein.errors import InputError
 from protein.model.config import PRESETS
-
-DEFAULT_MODELS = tuple(f"model_{i}_ptm" for i in range(1, 6))
+from protein.predictor import DEFAULT_MODELS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -31,6 +31,7 @@ from protein.prediction import RESULT_FILE, Prediction, rank
 logger = logging.getLogger(__name__)
 
 PLUGIN_NAME = "protein-models"
+SHAPES = ("buckets", "exact", "alphafold2")
 STAGING_DIR = ".staging"
 SEARCH_RECORD = "search.json"  # in a target's msas/ folder, written last by --msa-only runs
 
@@ -45,7 +46,14 @@ class ModelSettings:
     params_dir: str | None = None
     random_params_seed: int | None = None
     early_stop_tolerance: float | None = None
-    exact_shapes: bool = False  # AlphaFold2's way: every target compiled at its own length (for benchmarks)
+    # "buckets": padded to the length ladder, MSA trimmed, no template modules without templates; "exact": each
+    # target at its own length (compiled for each); "alphafold2": its own length and the preset's whole padding
+    # (MSA rows, template slots), as AlphaFold2 runs. The last two are baselines for benchmarks.
+    shapes: str = "buckets"
+
+    def __post_init__(self) -> None:
+        if self.shapes not in SHAPES:
+            raise InputError(f"shapes must be one of {', '.join(SHAPES)}, got {self.shapes!r}")
 
     def runs(self) -> list[tuple[str, int, str]]:
         """(model, seed, name) of every run on a target; with one seed the name is the model's (AlphaFold2's
@@ -167,7 +175,7 @@ def features(record_id: str, sequence: str, msa_files: Sequence[str], out_path: 
 
 def run_model(features_result: Mapping[str, Any], record_id: str, sequence: str, model: str, seed: int,
               name: str, settings: ModelSettings) -> Prediction:
-    """One model run on a target (padded to its length bucket unless `settings.exact_shapes`), on this worker's
+    """One model run on a target (padded to its length bucket unless `settings.shapes` says otherwise), on this worker's
     cached predictor; the prediction's timings include the run's `compile` seconds (0 when cached)."""
     from protein.features.store import load_features
 
@@ -176,8 +184,8 @@ def run_model(features_result: Mapping[str, Any], record_id: str, sequence: str,
     raw = load_features(features_result["path"])
     prediction = predictor.predict_model(
         model, raw, record_id, sequence, seed, settings.num_recycle, settings.early_stop_tolerance,
-        num_res_padded=len(sequence) if settings.exact_shapes else None,
-        single_sequence=features_result["single_sequence"], name=name,
+        num_res_padded=None if settings.shapes == "buckets" else len(sequence),
+        single_sequence=features_result["single_sequence"], name=name, trim=settings.shapes != "alphafold2",
     )
     cache.runs += 1
     return prediction

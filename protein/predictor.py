@@ -237,10 +237,13 @@ class Predictor:
         num_res_padded: int | None = None,
         single_sequence: bool = False,
         name: str | None = None,
+        trim: bool = True,
     ) -> Prediction:
         """One model on a target's raw features, run at `num_res_padded` residues (default: the target's length
         bucket; its own length for AlphaFold2's exact-shape runs) and cut back to the target. `name`: the
         prediction's model name in file names (default `model`; e.g. model_1_ptm_seed_1 for several seeds).
+        trim: run the MSA cut to its depth bucket and, without templates, without the template modules
+        (`Runner.run`); False runs everything at the preset's padding, as AlphaFold2 does (for benchmarks).
         The prediction's timings include `process_features`."""
         if model not in self.models:
             raise InputError(f"model {model!r} is not one of this predictor's ({', '.join(self.models)})")
@@ -253,7 +256,8 @@ class Predictor:
         recycles = runner.preset.data.num_recycle if num_recycle is None else num_recycle
         processed = process_features(features, runner.preset, seed, num_recycle=recycles, num_res_padded=padded)
         process_seconds = time.perf_counter() - start
-        result = runner.run(processed, num_recycle=recycles, early_stop_tolerance=early_stop_tolerance)
+        result = runner.run(processed, num_recycle=recycles, early_stop_tolerance=early_stop_tolerance,
+                            trim_msa=trim, skip_templates=trim)
         prediction = Prediction(
             target_id=target_id,
             model_name=name or model,
