@@ -16,6 +16,7 @@ import http.client
 import logging
 import os
 import re
+import sys
 import tarfile
 import time
 import urllib.error
@@ -262,8 +263,8 @@ def download(
     `dest/<archive name>.partial`; an interrupted transfer is resumed with an HTTP Range request, within this
     call (a few attempts) and by the next call. With `sha256` the archive is verified (on a mismatch it is
     deleted and ParamsError raised). Members with absolute paths, `..` or links are refused. Each npz is
-    written atomically; the archive is deleted once unpacked. `progress` reports through tqdm when it is
-    installed, else a log line per 10%.
+    written atomically; the archive is deleted once unpacked. `progress` reports through a tqdm bar on a
+    terminal, else a log line per 10%.
     """
     dest = Path(dest).expanduser() if dest is not None else default_params_dir()
     url = url or os.environ.get(PARAMS_URL_ENV) or DEFAULT_URL
@@ -376,14 +377,15 @@ def _content_range_total(header: str) -> int | None:
 
 
 class _Progress:
-    """tqdm's bar when tqdm is installed; otherwise a log line at every 10% (or 100 MB if the size is unknown)."""
+    """tqdm's bar on a terminal; otherwise (a batch worker, a job log, no tqdm) a log line at every 10% (or 100 MB
+    if the size is unknown)."""
 
     def __init__(self, label: str, total: int | None, initial: int, enabled: bool):
         self.label, self.total, self.done = label, total, initial
         self.enabled = enabled
         self.bar = None
         self.next_report = self._step() * (initial // self._step() + 1)
-        if enabled:
+        if enabled and sys.stderr.isatty():
             try:
                 from tqdm import tqdm
             except ImportError:

@@ -186,6 +186,8 @@ def test_bad_settings_and_output_folder_fail_before_any_work(tmp_path):
     with pytest.raises(InputError, match="exclude each other"):
         pipelines.submit(["MKTAYIAK"], tmp_path / "out", msa_only=True, use_precomputed_msas=True,
                          db_config=DEMO_CONFIG)
+    with pytest.raises(InputError, match="shapes must be one of buckets, exact, alphafold2"):
+        pipelines.submit(["MKTAYIAK"], tmp_path / "out", shapes="padded", **SETTINGS)
     with pytest.raises(InputError, match="no such FASTA"):
         pipelines.submit(tmp_path / "missing.fasta", tmp_path / "out", **SETTINGS)
 
