@@ -277,10 +277,10 @@ class Batch:
                 if target is not None:
                     self._schedule(target, item, jobs, pending, completions)
                 while len(pending) >= self.max_in_flight and not self._cancelled.is_set():
-                    self._collect(next(completions), pending, jobs, completions)
+                    self._collect(next(completions), pending, completions)
                 self._maybe_write_manifest()
             while pending and not self._cancelled.is_set():
-                self._collect(next(completions), pending, jobs, completions)
+                self._collect(next(completions), pending, completions)
             if self._cancelled.is_set():
                 self.client.cancel(list(pending))
         except BaseException as error:  # reported by `result`; the targets keep what they reached
@@ -335,7 +335,11 @@ class Batch:
         job = jobs.get(job_id)
         if job is not None:  # the same sequence as an earlier record: shares its job
             target.duplicate_of = job.primary.id
-            if job.done:
+            if job.done and job.primary.status == "error":
+                with self._lock:
+                    target.status = "error"
+                    target.error = f"record {target.id!r} (same sequence as {job.primary.id!r}): {job.primary.error}"
+            elif job.done:
                 self._copy(job, target, pending, completions)
             else:
                 job.duplicates.append(target)
@@ -372,19 +376,20 @@ class Batch:
             "features", name, tasks.features, record.id, record.sequence, msa_files, str(work_dir / "features.npz"),
             self._mmcif_dir, settings.max_template_date, settings.obsolete_pdbs, searches, retries=1,
         )
-        predictions = [self._model_task(features, record, model, seed, run_name, name)
+        workers = [address for address, worker in self.client.scheduler_info()["workers"].items()
+                   if not self.gpu or worker.get("resources", {}).get("GPU")]
+        predictions = [self._model_task(features, record, model, seed, run_name, name, workers)
                        for model, seed, run_name in settings.model_settings.runs()]
         return self._task("write", name, tasks.write, str(self.output_dir), name, predictions, features, msa_files,
                           searches, job.primary.input_key, settings.plots, str(work_dir), retries=1)
 
     def _model_task(self, features: Future, record: FastaRecord, model: str, seed: int, run_name: str,
-                    name: str) -> Future:
-        """One model run, on a GPU worker when the cluster has them, preferably on a worker that has compiled the
-        model for this padded length already (`pipelines.placement.Affinity`)."""
+                    name: str, workers: list[str]) -> Future:
+        """One model run, on a GPU worker when the cluster has them (`workers`: those that may run models),
+        preferably one that has compiled the model for this padded length already
+        (`pipelines.placement.Affinity`)."""
         length = len(record.sequence)
         shape = (model, length_bucket(length) if self.settings.shapes == "buckets" else length)
-        workers = [address for address, worker in self.client.scheduler_info()["workers"].items()
-                   if not self.gpu or worker.get("resources", {}).get("GPU")]
         worker = self._affinity.choose(shape, workers)
         placement = {"workers": [worker], "allow_other_workers": True} if worker is not None else {}
         future = self._task("model", f"{run_name}-{name}", tasks.run_model, features, record.id, record.sequence,
@@ -402,12 +407,12 @@ class Batch:
     def _copy(self, job: _Job, target: TargetStatus, pending: dict, completions: as_completed) -> None:
         future = self._task("copy", target.name, tasks.copy_target, str(self.output_dir), job.primary.name,
                             target.name, target.id, target.input_key, self.settings.msa_only, retries=1)
-        pending[future] = target
+        pending[future] = (target, job)
         completions.add(future)
 
-    def _collect(self, future: Future, pending: dict, jobs: dict[str, _Job], completions: as_completed) -> None:
-        owner = pending.pop(future)
-        primary = owner.primary if isinstance(owner, _Job) else owner
+    def _collect(self, future: Future, pending: dict, completions: as_completed) -> None:
+        owner = pending.pop(future)  # a job, or (a duplicate, its job) for a copy
+        primary = owner.primary if isinstance(owner, _Job) else owner[0]
         error = _failure(future)
         with self._lock:
             if error is not None:
@@ -417,11 +422,11 @@ class Batch:
                 primary.status = "msas" if self.settings.msa_only else "done"
                 self._apply(primary, summary)
             else:  # a duplicate's copy
-                source = next(job.primary for job in jobs.values() if job.primary.id == owner.duplicate_of)
-                owner.status = source.status
+                source = owner[1].primary
+                primary.status = source.status
                 for field in ("best_model", "mean_plddt", "ptm"):
-                    setattr(owner, field, getattr(source, field))
-                owner.timings = {"finished_after": time.time() - self.started}
+                    setattr(primary, field, getattr(source, field))
+                primary.timings = {"finished_after": time.time() - self.started}
         if error is not None:
             logger.warning("%s", primary.error)
         future.release()
