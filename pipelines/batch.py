@@ -26,12 +26,14 @@ settings redoes them. Stages can run apart: `msa_only=True` searches and writes 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import itertools
 import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -55,6 +57,7 @@ from protein.predictor import DEFAULT_MODELS, length_bucket
 logger = logging.getLogger(__name__)
 
 WORK_DIR = ".work"
+LOCK_FILE = ".batch.lock"
 _MANIFEST_INTERVAL_S = 2.0
 
 
@@ -139,24 +142,27 @@ def submit(
     settings: `BatchSettings` fields (models, num_recycle, db_config, db_preset, msa_only, max_length, ...).
 
     Raises:
-      InputError: a bad setting, an unreadable database configuration or an output folder that is not writable.
+      InputError: a bad setting, an unreadable database configuration, an output folder that is not writable or
+        that another running batch writes into.
       ClusterError: the cluster could not be started or reached.
     """
     batch_settings = BatchSettings(**_tuples(settings))
     output_dir = tasks.check_writable(output_dir)
     search_plan, mmcif_dir, fingerprint = _search_setup(batch_settings)
+    lock = _lock_folder(output_dir)
     owned = None
-    if client is None:
-        from pipelines.cluster import connect
-
-        owned = connect(cluster=cluster, scheduler=scheduler, workers=workers, jobqueue_config=jobqueue_config)
-        client = owned.client
     try:
+        if client is None:
+            from pipelines.cluster import connect
+
+            owned = connect(cluster=cluster, scheduler=scheduler, workers=workers, jobqueue_config=jobqueue_config)
+            client = owned.client
         batch = Batch(client, output_dir, _records(sequences), batch_settings, search_plan, mmcif_dir, fingerprint,
-                      max_in_flight, owned)
+                      max_in_flight, owned, lock)
     except BaseException:
         if owned is not None:
             owned.close()
+        lock.close()
         raise
     batch.start()
     return batch
@@ -167,7 +173,7 @@ class Batch:
 
     def __init__(self, client: Client, output_dir: Path, records: Iterator[FastaRecord | RecordError],
                  settings: BatchSettings, search_plan, mmcif_dir: str | None, fingerprint: str,
-                 max_in_flight: int | None = None, cluster=None):
+                 max_in_flight: int | None = None, cluster=None, lock=None):
         self.client = client
         self.output_dir = Path(output_dir)
         self.settings = settings
@@ -191,6 +197,7 @@ class Batch:
         self._thread = threading.Thread(target=self._drive, name="protein-batch", daemon=True)
         self._token = uuid.uuid4().hex[:8]
         self._manifest_written = 0.0
+        self._lock_file = lock  # the output folder's lock (`_lock_folder`), held until the batch ends
         self._affinity = Affinity()
         self._register_plugin()
 
@@ -295,6 +302,8 @@ class Batch:
             if self.exception is None and not self._cancelled.is_set():
                 shutil.rmtree(self.output_dir / WORK_DIR, ignore_errors=True)
             _remove_if_empty(self.output_dir / WORK_DIR)
+            if self._lock_file is not None:
+                self._lock_file.close()
 
     def _admit(self, index: int, item: FastaRecord | RecordError, names: set[str]) -> TargetStatus | None:
         """The record's status entry; None when it is already finished (bad, too long, duplicate id, resumed)."""
@@ -510,6 +519,29 @@ class _Job:
     primary: TargetStatus
     duplicates: list[TargetStatus] = dataclasses.field(default_factory=list)
     done: bool = False
+
+
+def _lock_folder(output_dir: Path):
+    """An open, exclusively locked `output_dir/.batch.lock` (released when closed, or when the process dies):
+    two batches writing into one folder would remove each other's staged targets.
+
+    Raises:
+      InputError: another batch holds the lock, naming the process that wrote it.
+    """
+    handle = open(output_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InputError(f"{output_dir}: another batch is writing into this folder ({holder}); wait for it to end, "
+                         "or give another output folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    return handle
 
 
 def _has_model_cache(dask_worker) -> bool:

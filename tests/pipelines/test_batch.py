@@ -18,6 +18,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import pipelines
+from pipelines import batch as batch_lib
 from pipelines import manifest, tasks
 from protein.errors import InputError
 
@@ -192,6 +193,29 @@ def test_bad_settings_and_output_folder_fail_before_any_work(tmp_path):
         pipelines.submit(tmp_path / "missing.fasta", tmp_path / "out", **SETTINGS)
 
 
+def test_a_second_batch_into_the_same_folder_is_refused_while_the_first_runs(client, tmp_path):
+    """Two batches writing into one folder would remove each other's staged targets: the second is refused, naming
+    the folder and the process that holds it, until the first has ended."""
+    import threading
+
+    release = threading.Event()
+
+    def held_input():  # the first batch is still reading its input until `release`
+        release.wait(60)
+        yield from ()
+
+    out = tmp_path / "results"
+    first = pipelines.submit(held_input(), out, client=client, **SETTINGS)
+    try:
+        with pytest.raises(InputError, match=rf"another batch is writing into this folder \(pid {os.getpid()} "):
+            pipelines.submit(["MKTAYIAK"], out, client=client, **SETTINGS)
+    finally:
+        release.set()
+    assert first.result(timeout=60) == []
+    second = pipelines.submit((), out, client=client, **SETTINGS)  # the lock went with the first batch
+    assert second.result(timeout=60) == []
+
+
 def test_killed_worker_mid_batch_every_target_correct(tmp_path):
     """A worker process killed while it runs a model: Dask reruns its tasks elsewhere, every target is written
     once and whole. The input streams through a bounded window, and an over-long record is skipped."""
@@ -231,7 +255,8 @@ def test_killed_worker_mid_batch_every_target_correct(tmp_path):
         assert (out / name / "ranked_0.pdb").read_text().count(" CA ") == len(sequence)
     assert not leftovers(out)
     assert sorted(path.name for path in out.iterdir()) == sorted(
-        [name for name in sequences if name != "too_long"] + [manifest.MANIFEST_FILE, manifest.SUMMARY_FILE])
+        [name for name in sequences if name != "too_long"] + [manifest.MANIFEST_FILE, manifest.SUMMARY_FILE,
+                                                            batch_lib.LOCK_FILE])
 
 
 def test_killed_client_rerun_finishes_the_rest(tmp_path):
