@@ -25,16 +25,6 @@ needs_hmmer = pytest.mark.skipif(find_binary("jackhmmer") is None or find_binary
 NO_HITS = "WPQEHGTRNMKLAWYCVDSWPQRHGTYNMCLAWDCVESWPQRH"  # made up: no homolog in any database here
 
 
-@pytest.fixture(scope="module")
-def db400(tmp_path_factory):
-    return seqdb.first_records(seqdb.UNIPROT_DB, 400, tmp_path_factory.mktemp("db") / "db400.fasta")
-
-
-@pytest.fixture(scope="module")
-def pdb_seqres(tmp_path_factory):
-    return seqdb.plain_copy(seqdb.PDB_SEQRES, tmp_path_factory.mktemp("pdb") / "pdb_seqres.txt")
-
-
 def assert_same_hits(ours, binary):
     """Same targets in the same order; E-values and scores equal to the binary's printed precision (tblout:
     '%9.2g' and '%6.1f', so within 5 % and 0.05 bits)."""

@@ -29,16 +29,6 @@ from tests.search import seqdb
 JACKHMMER = JackhmmerConfig()  # AlphaFold2's settings
 
 
-@pytest.fixture(scope="module")
-def db400(tmp_path_factory):
-    return seqdb.first_records(seqdb.UNIPROT_DB, 400, tmp_path_factory.mktemp("db") / "db400.fasta")
-
-
-@pytest.fixture(scope="module")
-def pdb_seqres(tmp_path_factory):
-    return seqdb.plain_copy(seqdb.PDB_SEQRES, tmp_path_factory.mktemp("pdb") / "pdb_seqres.txt")
-
-
 def _in_memory(path) -> easel.DigitalSequenceBlock:
     with easel.SequenceFile(str(path), digital=True, alphabet=AMINO) as sequences:
         return sequences.read_block()
