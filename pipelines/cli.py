@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines import batch_cli, databases_cli, predict_cli, search_cli
+from pipelines import batch_cli, databases_cli, predict_cli, search_cli, tasks
 from protein.errors import ProteinError
 from protein.model import params
 from protein.model.config import PRESETS
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(args)
+    tasks.dump_stacks_on_signal()
     try:
         return args.handler(args)
     except ProteinError as error:

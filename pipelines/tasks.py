@@ -13,10 +13,13 @@ and compiles once per (model, length bucket, MSA depth bucket), whatever the num
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import logging
 import os
 import shutil
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -74,6 +77,7 @@ class ModelCache(WorkerPlugin):
     def setup(self, worker) -> None:
         self.predictors = {}
         self.runs = 0
+        dump_stacks_on_signal()
 
     def predictor(self, settings: ModelSettings):
         from protein.predictor import Predictor
@@ -88,6 +92,13 @@ class ModelCache(WorkerPlugin):
         compiled = sum(len(runner._compiled) for predictor in self.predictors.values()
                        for runner in predictor._runners.values())
         return {"runs": self.runs, "compiled": compiled}
+
+
+def dump_stacks_on_signal(signum: int = getattr(signal, "SIGUSR1", 0)) -> None:
+    """`kill -USR1 PID` (or `scancel --signal=USR1 JOB`) then prints the Python stack of every thread of this
+    process on its stderr (a worker's log), without stopping it: what a hung batch is waiting for."""
+    if signum and hasattr(faulthandler, "register"):
+        faulthandler.register(signum, file=sys.stderr, all_threads=True)
 
 
 _LOCAL_CACHE = ModelCache()  # tasks run outside a worker (tests calling them directly)

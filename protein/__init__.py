@@ -4,7 +4,19 @@
     predictions = protein.predict("MKTAYIAKQR...", msas=["uniref90_hits.sto"])   # ranked, best first
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# XLA's CPU backend runs each operation's Eigen kernels on a shared intra-op thread pool, which has been seen to
+# wedge now and then (jaxlib 0.10: a model run that never returns, both threads of a 2-core batch worker stuck in
+# it; reported upstream by other projects, e.g. PyAutoFit issues 1528/1530, with this flag as the workaround). The
+# flag costs nothing measurable here (tiny and small presets on 2 cores, within 2 %) and only concerns the CPU
+# backend; set XLA_FLAGS with xla_cpu_multi_thread_eigen yourself to choose otherwise. Read when JAX starts its
+# backend, so it is set at import, before any JAX work.
+CPU_EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {CPU_EIGEN_FLAG}".strip()
 
 
 def __getattr__(name: str):

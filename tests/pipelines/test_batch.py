@@ -283,8 +283,8 @@ def test_killed_client_rerun_finishes_the_rest(tmp_path):
     first = {path.parent.name: path.stat().st_mtime_ns for path in out.glob("*/result.json")}
     assert 2 <= len(first) < 10
 
-    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    rerun = _run_or_dump_stacks(command, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout
     content, targets = manifest.read(out)
     statuses = {t.id: t.status for t in targets}
     assert {name for name, status in statuses.items() if status == "resumed"} >= set(first)
@@ -294,3 +294,19 @@ def test_killed_client_rerun_finishes_the_rest(tmp_path):
     status = subprocess.run([sys.executable, "-m", "pipelines.cli", "status", str(out)], capture_output=True,
                             text=True, timeout=60)
     assert status.returncode == 0 and "10 records" in status.stdout and "finished" in status.stdout
+
+
+def _run_or_dump_stacks(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """Runs `command` (its own process group); past `timeout`, asks every process of the group (the client and
+    its workers, `pipelines.tasks.dump_stacks_on_signal`) for its threads' stacks, then fails with them."""
+    process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGUSR1)
+        time.sleep(5)
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"{' '.join(command)} still ran after {timeout} s; its threads' stacks:\n{output[-20000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, output, "")
