@@ -22,8 +22,9 @@ fastest) wall time of `--repeats`, and the median CPU seconds of the process and
 the binary's threads and this process's share of writing its output). Same hits: the same number of included
 targets and the same reported target ids.
 
-Part B, per query: `iterate` over `--shards` shards with its shard searches as tasks of a Dask `LocalCluster` of
-1 worker, then of 2 workers (one thread each, separate processes, Dask's worker profiler off: `DASK_CONFIG`),
+Part B, per query: `iterate` over `--shards` shards with its shard searches as tasks of a Dask `LocalCluster`
+(`pipelines.tasks.ShardTasks`, as `protein batch --shards` runs them: shard i on worker i mod W) of 1 worker,
+then of 2 workers (one thread each, separate processes, Dask's worker profiler off: `DASK_CONFIG`),
 timed after every worker has read every shard once (`SHARD_CACHE`) and one warm-up search of each query; the
 median of `--repeats` (queries interleaved), with the CPU seconds of this process (client and scheduler) and of
 the workers. The hits must equal (ids, E-values, scores, included count) those of one search of the whole
@@ -67,6 +68,7 @@ from protein.search.shards import (  # noqa: E402
     SHARD_CACHE, FastaIndex, Shard, index_fasta, index_path_for, read_shard, shard,
 )
 from protein.search.tools import find_binary, run_tool  # noqa: E402
+from pipelines.tasks import ShardTasks  # noqa: E402
 
 # Dask's statistical profiler samples each worker's thread every 10 ms; on a machine with as many cores as workers
 # that CPU is taken from the searches, so the benchmark's clusters run without it.
@@ -230,16 +232,6 @@ def binary_vs_pyhmmer(queries: Sequence[FastaRecord], database: Path, cpus_list:
     return rows
 
 
-def dask_map(client: Client):
-    """`iterate`'s `map_tasks` on a Dask client: one task per call, results gathered in input order."""
-
-    def map_tasks(function, *iterables):
-        calls = list(zip(*iterables))  # the constant arguments come as itertools.repeat, which client.map refuses
-        return client.gather(client.map(function, *zip(*calls), pure=False))
-
-    return map_tasks
-
-
 def _import_search() -> None:
     """Run on each worker before timing, so that no timed task pays for importing pyhmmer and the library."""
     import protein.search.shards  # noqa: F401
@@ -274,7 +266,7 @@ def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_sha
             client.wait_for_workers(workers)
             client.run(_import_search)
             client.run(_read_shards, parts)
-            map_tasks = dask_map(client)
+            map_tasks = ShardTasks(client, "bench")
             for query in queries:  # warm-up
                 iterate(query, parts, index.num_records, config, map_tasks)
             for _ in range(repeats):

@@ -69,6 +69,9 @@ class BatchSettings:
     `use_precomputed_msas`, targets run in single-sequence mode (and their outputs say so). mmcif_dir: the
     template structures (default: the preset's mmcif database). max_length: longer sequences are skipped.
     cache_dir: the search cache (default: the user cache; None disables it only through `no_cache`).
+    shards: each FASTA database cut into this many shards, each searched as a Dask task of its own on any worker
+    (`pipelines.tasks.ShardTasks`), so that one search spans the cluster (default: a search runs whole, on its
+    worker's threads); the hits do not depend on it.
     """
 
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -372,7 +375,7 @@ class Batch:
                 profile = by_file.get(self._plan.profile_file) if step.tool == "hmmsearch" else None
                 by_file[step.file_name] = self._task(
                     "search", f"{step.name}-{name}", tasks.search, record, step, str(work_dir), profile,
-                    settings.shards, cache_dir, retries=1,
+                    settings.shards, cache_dir, settings.shards is not None, retries=1,
                 )
             searches = list(by_file.values())
             msa_files = [str(work_dir / "msas" / step.file_name) for step in self._plan.searches]

@@ -46,7 +46,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         "without --use-precomputed-msas: single-sequence mode")
     parser.add_argument("--db-preset", default="full_dbs", help="the configuration's preset (default: full_dbs)")
     parser.add_argument("--db-root", type=Path, default=None, help="folder of the databases, instead of the file's root")
-    parser.add_argument("--shards", type=int, default=None, help="pieces each FASTA database is searched in")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="cut each FASTA database into N shards, each searched as a Dask task of its own on any "
+                        "worker (one search spread over the cluster; the same hits and E-values); default: each "
+                        "search runs whole on one worker's threads")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", type=Path, default=None, help="search cache folder (default: the user cache)")
     cache.add_argument("--no-cache", action="store_true", help="search every record, store nothing")

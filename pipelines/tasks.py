@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import faulthandler
+import functools
 import json
 import logging
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -130,10 +132,13 @@ def worker_threads() -> int:
 
 
 def search(record, step, work_dir: str, profile: Mapping[str, Any] | None,
-           shards: int | None, cache_dir: str | None) -> dict[str, Any]:
+           shards: int | None, cache_dir: str | None, shard_tasks: bool = False) -> dict[str, Any]:
     """One search step (`protein.search.pipeline.SearchStep`) of one record (`protein.io.FastaRecord`) into
-    `work_dir/msas/`; `profile`:
-    the result of the step whose alignment the template search builds its profile from."""
+    `work_dir/msas/`; `profile`: the result of the step whose alignment the template search builds its profile
+    from. The database is cut into `shards` pieces, searched on this worker's threads, or with `shard_tasks`
+    (and on a worker) each as a Dask task of its own on any worker (`ShardTasks`): one search spans the cluster."""
+    from distributed import worker_client
+
     from protein.search.cache import SearchCache
     from protein.search.pipeline import search_step
 
@@ -143,15 +148,74 @@ def search(record, step, work_dir: str, profile: Mapping[str, Any] | None,
     partial = msa_dir / f".{step.file_name}.{uuid.uuid4().hex[:8]}.partial"
     cache = SearchCache(cache_dir) if cache_dir is not None else None
     try:
-        result = search_step(step, record, partial,
-                             None if profile is None else profile["path"], shards=shards, cache=cache,
-                             cpus=worker_threads())
+        run = functools.partial(search_step, step, record, partial, None if profile is None else profile["path"],
+                                shards=shards, cache=cache, cpus=worker_threads())
+        if shard_tasks and _in_worker():
+            # worker_client secedes this task from the worker's threads while its shard tasks run
+            with worker_client() as client:
+                result = run(map_tasks=ShardTasks(client, f"{step.name}-{record.id}"))
+        else:
+            result = run()
         os.chmod(partial, 0o644)
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
     return {"file_name": step.file_name, "path": str(final), "num_hits": result.num_hits,
             "warnings": list(result.warnings), "cached": result.cached, "seconds": result.seconds}
+
+
+class ShardTasks:
+    """`map_tasks` for the HMMER searches (`protein.search.hmmer.MapTasks`): each call (one shard's search) a Dask
+    task, results in order. The i-th shard of a database goes to the i-th CPU worker (round robin; GPU workers
+    only when there is no other), loosely (`allow_other_workers`): every round and query then finds its shard in
+    that worker's memory (`protein.search.shards.SHARD_CACHE`), and each worker reads only its part of the
+    database."""
+
+    def __init__(self, client, label: str):
+        self.client = client
+        self.label = safe_key(label)
+        workers = client.scheduler_info()["workers"]
+        cpu_workers = [address for address, info in workers.items() if not info.get("resources", {}).get("GPU")]
+        self.workers = sorted(cpu_workers or workers)
+        self.calls = 0
+
+    def __call__(self, function, *iterables) -> list:
+        from pyhmmer import plan7
+
+        from protein.search.shards import profile_bytes
+
+        futures = []
+        sent: dict[int, bytes] = {}  # the round's profile, written once
+        for position, args in enumerate(zip(*iterables)):
+            args = tuple(sent.setdefault(id(arg), profile_bytes(arg)) if isinstance(arg, plan7.HMM) else arg
+                         for arg in args)
+            placement = {"workers": [self.workers[position % len(self.workers)]],
+                         "allow_other_workers": True} if self.workers else {}
+            futures.append(self.client.submit(_pickled_result, function, *args,
+                                              key=f"shard-{self.label}-{self.calls}-{position}-"
+                                              f"{uuid.uuid4().hex[:8]}", **placement))
+        self.calls += 1
+        return [pickle.loads(result) for result in self.client.gather(futures)]
+
+
+def _pickled_result(function, *args) -> bytes:
+    """`function(*args)`, pickled here. Dask would pickle a pyhmmer result itself, but switches to cloudpickle
+    (which cannot pickle pyhmmer's objects) whenever the pickle holds the text `__main__`, as a profile built in
+    a program started with `python -m` does in its command line."""
+    return pickle.dumps(function(*args), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def safe_key(text: str) -> str:
+    """`text` fit for a Dask key (readable on the dashboard): no brackets, quotes or spaces."""
+    return "".join(char if char.isalnum() or char in "._-|" else "_" for char in text)[:80]
+
+
+def _in_worker() -> bool:
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 # -- features -------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ one search of the whole database would build it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import itertools
@@ -121,10 +122,12 @@ class _ShardedSearcher:
     keep_index: save a database's index beside it (or in `index_dir` when its folder is read-only) for the next
       searcher (`protein.search.shards.open_index`); otherwise a current index there is used, and a missing one
       made in memory.
+    map_tasks: runs the shard searches (`MapTasks`: for example one Dask task per shard,
+      `pipelines.tasks.ShardTasks`) instead of the pool of `cpus` threads.
     """
 
     def __init__(self, cpus: int, num_shards: int | None = None, keep_index: bool = False,
-                 index_dir: str | os.PathLike | None = None):
+                 index_dir: str | os.PathLike | None = None, map_tasks: MapTasks | None = None):
         if cpus < 1:
             raise ValueError(f"cpus must be at least 1, got {cpus}")
         if num_shards is not None and num_shards < 1:
@@ -133,7 +136,17 @@ class _ShardedSearcher:
         self.num_shards = num_shards or cpus
         self.keep_index = keep_index
         self.index_dir = index_dir
+        self.map_tasks = map_tasks
         self._indexes: dict[tuple[str, int, int], FastaIndex] = {}
+
+    @contextlib.contextmanager
+    def _map(self, name: str):
+        """`map_tasks`, or the `map` of a pool of `cpus` threads for the length of the search."""
+        if self.map_tasks is not None:
+            yield self.map_tasks
+            return
+        with ThreadPoolExecutor(max_workers=self.cpus, thread_name_prefix=name) as pool:
+            yield pool.map
 
     def _shards(self, path: Path) -> tuple[list[Shard], FastaIndex]:
         stat = path.stat()
@@ -150,8 +163,9 @@ class PyhmmerJackhmmer(_ShardedSearcher):
     format = "sto"
 
     def __init__(self, config: JackhmmerConfig = JackhmmerConfig(), num_shards: int | None = None,
-                 keep_index: bool = False, index_dir: str | os.PathLike | None = None):
-        super().__init__(config.cpus, num_shards, keep_index, index_dir)
+                 keep_index: bool = False, index_dir: str | os.PathLike | None = None,
+                 map_tasks: MapTasks | None = None):
+        super().__init__(config.cpus, num_shards, keep_index, index_dir, map_tasks)
         self.config = config
 
     def search(self, query: Query, database: DatabaseLike, out_path: str | os.PathLike) -> SearchResult:
@@ -162,8 +176,8 @@ class PyhmmerJackhmmer(_ShardedSearcher):
         shards, index = self._shards(path)
         timings["index"] = time.perf_counter() - start
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=self.cpus, thread_name_prefix="jackhmmer") as pool:
-            run = iterate(record, shards, self.config.num_targets or index.num_records, self.config, pool.map)
+        with self._map("jackhmmer") as map_tasks:
+            run = iterate(record, shards, self.config.num_targets or index.num_records, self.config, map_tasks)
         timings["search"] = time.perf_counter() - start
         text = msa_text(run.msa)
         names = stockholm.sequence_names(text)
@@ -205,8 +219,9 @@ class PyhmmerHmmsearch(_ShardedSearcher):
     format = "sto"
 
     def __init__(self, config: HmmsearchConfig = HmmsearchConfig(), num_shards: int | None = None,
-                 keep_index: bool = False, index_dir: str | os.PathLike | None = None):
-        super().__init__(config.cpus, num_shards, keep_index, index_dir)
+                 keep_index: bool = False, index_dir: str | os.PathLike | None = None,
+                 map_tasks: MapTasks | None = None):
+        super().__init__(config.cpus, num_shards, keep_index, index_dir, map_tasks)
         self.config = config
 
     def search(self, query_msa: str | os.PathLike, database: DatabaseLike,
@@ -218,10 +233,10 @@ class PyhmmerHmmsearch(_ShardedSearcher):
         shards, index = self._shards(path)
         timings["index"] = time.perf_counter() - start
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=self.cpus, thread_name_prefix="hmmsearch") as pool:
-            parts = list(pool.map(search_shard, itertools.repeat(profile), shards,
-                                  itertools.repeat(self.config.thresholds),
-                                  itertools.repeat(self.config.num_targets or index.num_records)))
+        with self._map("hmmsearch") as map_tasks:
+            parts = list(map_tasks(search_shard, itertools.repeat(profile), shards,
+                                   itertools.repeat(self.config.thresholds),
+                                   itertools.repeat(self.config.num_targets or index.num_records)))
         hits = merge(parts)
         timings["search"] = time.perf_counter() - start
         # Every consensus column, also those no hit covers: the rows' match columns are then the query's

@@ -56,7 +56,7 @@ from protein.search.config import (
     JACKHMMER_PRESETS, HhblitsConfig, HmmsearchConfig, JackhmmerConfig, MmseqsConfig,
 )
 from protein.search.databases import Database, DatabaseConfig, Problem, check_database
-from protein.search.hmmer import PyhmmerHmmsearch, PyhmmerJackhmmer
+from protein.search.hmmer import MapTasks, PyhmmerHmmsearch, PyhmmerJackhmmer
 
 logger = logging.getLogger(__name__)
 
@@ -254,15 +254,18 @@ def search_query(query: Query, config: DatabaseConfig, preset: str, out_dir: str
 
 
 def search_step(step: SearchStep, query: Query, out_path: str | os.PathLike, profile: str | os.PathLike | None = None,
-                shards: int | None = None, cache: SearchCache | None = None, cpus: int | None = None) -> DatabaseSearch:
+                shards: int | None = None, cache: SearchCache | None = None, cpus: int | None = None,
+                map_tasks: MapTasks | None = None) -> DatabaseSearch:
     """One search of a plan on its own (as `search_query` runs each): writes `out_path`, through the cache.
     `profile`: the alignment the template (hmmsearch) step builds its profile from (the plan's `profile_file`).
     Batches run each step as a task of their own, so that the databases of one query are searched in parallel.
+    `map_tasks`: runs the shard searches of the HMMER steps (one Dask task per shard in a batch,
+    `pipelines.tasks.ShardTasks`) instead of `cpus` threads; the binaries' steps ignore it.
 
     Raises:
       SearchError: the search failed, naming the query and the database.
     """
-    searcher = _Searcher(cpus or available_cpus(), shards, cache)
+    searcher = _Searcher(cpus or available_cpus(), shards, cache, map_tasks)
     return searcher.run(step, query_record(query), Path(out_path), None if profile is None else Path(profile))
 
 
@@ -282,10 +285,11 @@ def jackhmmer_config(database: str) -> JackhmmerConfig:
 class _Searcher:
     """Runs the steps of a plan for one query, through the cache."""
 
-    def __init__(self, cpus: int, shards: int | None, cache: SearchCache | None):
+    def __init__(self, cpus: int, shards: int | None, cache: SearchCache | None, map_tasks: MapTasks | None = None):
         self.cpus = cpus
         self.shards = shards
         self.cache = cache
+        self.map_tasks = map_tasks
         self.index_dir = cache.root / INDEX_DIR if cache is not None else None
 
     def run(self, step: SearchStep, record: FastaRecord, out_path: Path, profile: Path | None) -> DatabaseSearch:
@@ -335,10 +339,12 @@ class _Searcher:
                 profile: Path | None) -> SearchResult:
         database = step.databases[0]
         if step.tool == "jackhmmer":
-            searcher = PyhmmerJackhmmer(config, self.shards, keep_index=True, index_dir=self.index_dir)
+            searcher = PyhmmerJackhmmer(config, self.shards, keep_index=True, index_dir=self.index_dir,
+                                        map_tasks=self.map_tasks)
             return searcher.search(record, database, out_path)
         if step.tool == "hmmsearch":
-            searcher = PyhmmerHmmsearch(config, self.shards, keep_index=True, index_dir=self.index_dir)
+            searcher = PyhmmerHmmsearch(config, self.shards, keep_index=True, index_dir=self.index_dir,
+                                        map_tasks=self.map_tasks)
             return searcher.search(profile, database, out_path)
         if step.tool == "hhblits":
             return HhblitsBinary(config).search(record, list(step.databases), out_path)

@@ -472,9 +472,14 @@ def _read_blocks(shard: Shard, max_residues: int) -> Iterator[easel.DigitalSeque
             raise InputError(f"{shard}: unreadable FASTA record ({error})") from error
 
 
-def search_shard(profile: plan7.HMM, shard: Shard, thresholds: HmmerThresholds, num_targets: int) -> plan7.TopHits:
-    """The hits of `profile` in one shard, with E-values for a database of `num_targets` sequences (the whole
-    database's count, from its index). A task: picklable arguments and result, no shared state."""
+def search_shard(profile: plan7.HMM | bytes, shard: Shard, thresholds: HmmerThresholds,
+                 num_targets: int) -> plan7.TopHits:
+    """The hits of `profile` (or its HMMER binary file, `profile_bytes`) in one shard, with E-values for a
+    database of `num_targets` sequences (the whole database's count, from its index). A task: picklable arguments
+    and result, no shared state."""
+    if isinstance(profile, bytes):
+        with plan7.HMMFile(io.BytesIO(profile)) as hmms:
+            profile = hmms.read()
     pipeline = plan7.Pipeline(AMINO, Z=num_targets, **thresholds.pipeline_options())
     parts = []
     for block in read_shard(shard):
@@ -484,6 +489,14 @@ def search_shard(profile: plan7.HMM, shard: Shard, thresholds: HmmerThresholds, 
         raise SearchError(f"{shard}: no sequences read (the index does not match the file?)")
     logger.debug("%s: %d sequences, %d hits", shard, shard.num_records, sum(len(part) for part in parts))
     return merge(parts)
+
+
+def profile_bytes(profile: plan7.HMM) -> bytes:
+    """`profile` as a HMMER binary file: what a shard search task is sent (smaller than a pickle, and read back
+    exactly)."""
+    buffer = io.BytesIO()
+    profile.write(buffer, binary=True)
+    return buffer.getvalue()
 
 
 def merge(parts: Sequence[plan7.TopHits]) -> plan7.TopHits:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 
 import pipelines
 from pipelines import batch as batch_lib
@@ -175,6 +175,32 @@ def test_msa_only_then_precomputed_msas(client, tmp_path):
     result = json.loads((out / "ubiquitin" / "result.json").read_text())
     assert not result["models"][0]["single_sequence"]
     assert (out / "ubiquitin" / "msas" / "uniref90_hits.sto").is_file()
+
+
+def test_shards_spread_one_search_over_the_workers_with_the_same_alignments(client, tmp_path):
+    """shards=4: each database search of a record runs as 4 shard tasks, on both workers, and writes the files
+    that the search of the whole database writes."""
+    fasta = tmp_path / "two.fasta"
+    fasta.write_text(f">ubiquitin\n{GOOD['ubiquitin']}\n>lysozyme\n{GOOD['lysozyme']}\n")
+    whole = pipelines.submit(fasta, tmp_path / "whole", client=client, db_config=DEMO_CONFIG, db_preset="demo",
+                             msa_only=True, no_cache=True, **SETTINGS).result(timeout=300)
+    with get_task_stream(client) as stream:
+        sharded = pipelines.submit(fasta, tmp_path / "sharded", client=client, db_config=DEMO_CONFIG,
+                                   db_preset="demo", msa_only=True, no_cache=True, shards=4,
+                                   **SETTINGS).result(timeout=300)
+    assert [t.status for t in whole] == [t.status for t in sharded] == ["msas", "msas"]
+    shard_tasks = [task for task in stream.data if str(task["key"]).startswith("shard-")]
+    searches = 2 * len(batch_lib._search_setup(batch_lib.BatchSettings(
+        db_config=str(DEMO_CONFIG), db_preset="demo"))[0].searches)
+    assert len(shard_tasks) >= 4 * searches  # every round of every search, 4 shards each
+    assert {task["worker"] for task in shard_tasks} == set(client.scheduler_info()["workers"])
+    for name in ("ubiquitin", "lysozyme"):
+        files = sorted(path.name for path in (tmp_path / "whole" / name / "msas").iterdir())
+        assert files == sorted(path.name for path in (tmp_path / "sharded" / name / "msas").iterdir())
+        for file in files:
+            if file != tasks.SEARCH_RECORD:
+                assert (tmp_path / "whole" / name / "msas" / file).read_bytes() == \
+                    (tmp_path / "sharded" / name / "msas" / file).read_bytes(), (name, file)
 
 
 def test_bad_settings_and_output_folder_fail_before_any_work(tmp_path):
