@@ -99,8 +99,14 @@ class ModelCache(WorkerPlugin):
 def dump_stacks_on_signal(signum: int = getattr(signal, "SIGUSR1", 0)) -> None:
     """`kill -USR1 PID` (or `scancel --signal=USR1 JOB`) then prints the Python stack of every thread of this
     process on its stderr (a worker's log), without stopping it: what a hung batch is waiting for."""
-    if signum and hasattr(faulthandler, "register"):
-        faulthandler.register(signum, file=sys.stderr, all_threads=True)
+    if not signum or not hasattr(faulthandler, "register"):
+        return
+    for stream in (sys.stderr, sys.__stderr__):  # the first is a pipe-less object under pytest's capture
+        try:
+            faulthandler.register(signum, file=stream, all_threads=True)
+            return
+        except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both an OSError and a ValueError
+            continue
 
 
 _LOCAL_CACHE = ModelCache()  # tasks run outside a worker (tests calling them directly)
