@@ -28,7 +28,16 @@ then of 2 workers (one thread each, separate processes, Dask's worker profiler o
 timed after every worker has read every shard once (`SHARD_CACHE`) and one warm-up search of each query; the
 median of `--repeats` (queries interleaved), with the CPU seconds of this process (client and scheduler) and of
 the workers. The hits must equal (ids, E-values, scores, included count) those of one search of the whole
-database in this process, which is also timed ("unsharded").
+database in this process, which is also timed ("unsharded"). This is one search's latency: each round's profile
+is built (and calibrated) by the coordinator between the rounds' shard tasks, serially, as HMMER does.
+
+Part C: the platform end to end, as a centre runs searches: the queries as one batch,
+`pipelines.submit(..., msa_only=True, shards=--shards, no_cache=True)` (`protein batch --msa-only --shards N`), on
+a `LocalCluster` of 1 worker, then 2 (one thread each), with a database configuration naming the database as
+UniRef90 (AlphaFold2's settings: 1 round, whatever `--iterations` says). Each search task coordinates its shard
+tasks, seceded from its worker's threads, so one query's serial part overlaps another's shards. Timed: submit
+to result, the median of `--repeats` batches after a warm-up batch; every `uniref90_hits.sto` must be
+byte-equal to the file one search of the whole database writes in this process.
 """
 
 from __future__ import annotations
@@ -68,7 +77,9 @@ from protein.search.shards import (  # noqa: E402
     SHARD_CACHE, FastaIndex, Shard, index_fasta, index_path_for, read_shard, shard,
 )
 from protein.search.tools import find_binary, run_tool  # noqa: E402
+import pipelines  # noqa: E402
 from pipelines.tasks import ShardTasks  # noqa: E402
+from protein.prediction import safe_name  # noqa: E402
 
 # Dask's statistical profiler samples each worker's thread every 10 ms; on a machine with as many cores as workers
 # that CPU is taken from the searches, so the benchmark's clusters run without it.
@@ -303,6 +314,54 @@ def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_sha
     return rows
 
 
+def batch_on_workers(queries: Sequence[FastaRecord], database: Path, num_shards: int,
+                     workers_list: Sequence[int], repeats: int, work: Path) -> dict:
+    """Part C (see the module docstring): the queries as one `--msa-only --shards` batch, per worker count."""
+    config_path = work / "bench_databases.toml"
+    config_path.write_text(f'root = "{database.parent}"\n\n[databases.uniref90]\ntool = "jackhmmer"\n'
+                           f'path = "{database.name}"\n\n[presets]\nbench = ["uniref90"]\n')
+    expected = {}
+    for query in queries:  # what one search of the whole database writes, in this process
+        out = work / "expected" / f"{safe_name(query.id)}.sto"
+        out.parent.mkdir(exist_ok=True)
+        PyhmmerJackhmmer(JACKHMMER_PRESETS["uniref90"]).search(query, database, out)
+        expected[query.id] = out.read_bytes()
+    records = list(queries)  # FastaRecords: their descriptions go into the alignments, as in the expected files
+    row: dict = {"queries": len(queries), "shards": num_shards, "workers": {}}
+    for workers in workers_list:
+        with dask.config.set(DASK_CONFIG), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            client.wait_for_workers(workers)
+            client.run(_import_search)
+            runs, same = [], []
+            for repeat in range(repeats + 1):  # the first warms up: imports, each worker reading its shards
+                out = work / f"batch-{workers}-{repeat}"
+                run = timed(lambda: pipelines.submit(
+                    records, out, client=client, db_config=str(config_path), db_preset="bench", msa_only=True,
+                    no_cache=True, shards=num_shards).result())
+                if any(target.status != "msas" for target in run.value):
+                    raise SystemExit(f"part C: a record failed: {[(t.id, t.error) for t in run.value]}")
+                same.append(all((out / safe_name(query.id) / "msas" / "uniref90_hits.sto").read_bytes()
+                                == expected[query.id] for query in queries))
+                if repeat:
+                    runs.append(run)
+        row["workers"][str(workers)] = {**stats(runs), "same_files": all(same)}
+    first, *others = workers_list
+    base = row["workers"][str(first)]["wall_s"]
+    for workers in others:
+        row[f"ratio_{first}_over_{workers}_workers"] = base / row["workers"][str(workers)]["wall_s"]
+    timings = " | ".join(f"{workers} worker{'s' * (int(workers) > 1)} {entry['wall_s']:.2f}s"
+                         for workers, entry in row["workers"].items())
+    ratios = " | ".join(f"{first}w/{workers}w x{row[f'ratio_{first}_over_{workers}_workers']:.2f}"
+                        for workers in others)
+    same = all(entry["same_files"] for entry in row["workers"].values())
+    print(f"C batch of {len(queries)} queries, --msa-only --shards {num_shards}: {timings} | {ratios} | "
+          f"uniref90_hits.sto {'byte-equal to' if same else 'DIFFERENT from'} one search of the whole database",
+          flush=True)
+    return row
+
+
 def summarise(part_a: list[dict], part_b: list[dict], workers_list: Sequence[int]) -> dict:
     """Totals over the queries and the issue's two goals."""
     summary = {}
@@ -360,7 +419,7 @@ def main(argv=None) -> int:
     if binary is None:
         print(f"{args.binary!r} not found (Debian package 'hmmer'): part A times pyhmmer alone", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-search-") as scratch:
-        work = Path(scratch)
+        work = Path(os.environ.get("BENCH_KEEP", scratch))
         database = write_database(source, work / source.name.removesuffix(".gz"), args.limit_db)
         start = time.perf_counter()
         index = index_fasta(database)
@@ -371,7 +430,13 @@ def main(argv=None) -> int:
               f"{', '.join(f'{query.id} ({len(query.sequence)} aa)' for query in queries)}", flush=True)
         part_a = binary_vs_pyhmmer(queries, database, args.cpus, args.iterations, args.repeats, binary, work)
         part_b = shards_on_workers(queries, index, args.shards, args.workers, args.iterations, args.repeats)
+        part_c = batch_on_workers(queries, database, args.shards, args.workers, args.repeats, work)
     summary = summarise(part_a, part_b, args.workers)
+    first, *others = args.workers
+    for workers in others:
+        summary[f"ratio_{first}_over_{workers}_workers_batch"] = part_c[f"ratio_{first}_over_{workers}_workers"]
+    summary["all_hits_same"] = summary["all_hits_same"] and all(
+        entry["same_files"] for entry in part_c["workers"].values())
     result = {
         "benchmark": "search",
         "database": {"source": source.name, "limit": args.limit_db, "num_sequences": index.num_records,
@@ -392,6 +457,7 @@ def main(argv=None) -> int:
         "statistic": "median of the repeats (wall_min_s: the fastest)",
         "binary_vs_pyhmmer": part_a,
         "shards_on_workers": part_b,
+        "batch_on_workers": part_c,
         "summary": summary,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
