@@ -94,6 +94,7 @@ class BatchSettings:
     max_length: int | None = None
     plots: bool = True
     shapes: str = "buckets"  # or the benchmarks' baselines "exact" and "alphafold2" (pipelines.tasks.ModelSettings)
+    compile_cache: str | None = None  # compiled programs kept there for every worker and later batches
 
     def __post_init__(self) -> None:
         from protein.model.config import PRESETS
@@ -119,7 +120,7 @@ class BatchSettings:
     @property
     def model_settings(self) -> ModelSettings:
         return ModelSettings(self.models, self.num_seeds, self.num_recycle, self.params_dir,
-                             self.random_params_seed, self.early_stop_tolerance, self.shapes)
+                             self.random_params_seed, self.early_stop_tolerance, self.shapes, self.compile_cache)
 
 
 def submit(
@@ -468,7 +469,7 @@ class Batch:
     def _input_key(self, sequence: str, name: str) -> str:
         """A hash of everything the target's result depends on (see the module docstring)."""
         settings = dataclasses.asdict(self.settings)
-        for run_only in ("shards", "cache_dir", "no_cache", "plots", "max_length", "db_root"):
+        for run_only in ("shards", "cache_dir", "no_cache", "plots", "max_length", "db_root", "compile_cache"):
             settings.pop(run_only)
         if self.settings.msa_only:  # the alignments do not depend on the model settings
             settings = {key: settings[key] for key in ("db_config", "db_preset")}
@@ -597,7 +598,7 @@ def _tuples(settings: Mapping[str, Any]) -> dict[str, Any]:
             else tuple(converted["models"])
     elif "models" in converted:
         del converted["models"]
-    for key in ("db_config", "params_dir", "cache_dir", "mmcif_dir", "obsolete_pdbs", "db_root"):
+    for key in ("db_config", "params_dir", "cache_dir", "mmcif_dir", "obsolete_pdbs", "db_root", "compile_cache"):
         if converted.get(key) is not None:
             converted[key] = str(converted[key])
     if converted.get("max_template_date") is not None:

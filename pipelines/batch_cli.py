@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import manifest
+from pipelines import manifest, predict_cli
 from protein.errors import InputError
 from protein.model.config import PRESETS
 from protein.predictor import DEFAULT_MODELS
@@ -72,6 +72,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--random-params", type=int, default=None, metavar="SEED",
                         help="run with random weights drawn from SEED (smoke tests; every output says so)")
     parser.add_argument("--no-plots", action="store_true", help="do not draw the confidence plots")
+    predict_cli.add_compile_cache_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_batch)
 
@@ -101,6 +102,7 @@ def run_batch(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir, no_cache=args.no_cache, mmcif_dir=args.mmcif_dir,
         max_template_date=args.max_template_date, obsolete_pdbs=args.obsolete_pdbs, msa_only=args.msa_only,
         use_precomputed_msas=args.use_precomputed_msas, max_length=args.max_length, plots=not args.no_plots,
+        compile_cache=args.compile_cache,
     )
     with batch:
         print(f"batch into {args.output_dir}: Dask dashboard at {batch.dashboard_link}", flush=True)

@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-plots", action="store_true",
                         help="do not write the confidence plots (plddt.png, pae.png, coverage.png)")
+    add_compile_cache_option(parser)
     parser.set_defaults(handler=run)
+
+
+def add_compile_cache_option(parser: argparse.ArgumentParser) -> None:
+    from protein.model.runner import COMPILE_CACHE_ENV
+
+    parser.add_argument("--compile-cache", type=Path, default=os.environ.get(COMPILE_CACHE_ENV) or None,
+                        metavar="DIR",
+                        help="keep compiled programs in DIR for later runs and other workers (JAX's persistent compilation "
+                        "cache; default: $PROTEIN_COMPILE_CACHE, else none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         for searcher in sorted({predict_lib.template_searcher(path) for path in hit_files.values()})
     }
 
+    if args.compile_cache is not None:
+        from protein.model.runner import enable_compile_cache
+
+        enable_compile_cache(args.compile_cache)
     predictor = predict_lib.Predictor(args.models, args.params_dir, args.random_params)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     done = 0

@@ -55,6 +55,9 @@ class ModelSettings:
     # target at its own length (compiled for each); "alphafold2": its own length and the preset's whole padding
     # (MSA rows, template slots), as AlphaFold2 runs. The last two are baselines for benchmarks.
     shapes: str = "buckets"
+    # where compiled programs are kept for other workers and later runs (`protein.model.runner
+    # .enable_compile_cache`); the results do not depend on it
+    compile_cache: str | None = None
 
     def __post_init__(self) -> None:
         if self.shapes not in SHAPES:
@@ -260,6 +263,10 @@ def run_model(features_result: Mapping[str, Any], record_id: str, sequence: str,
     cached predictor; the prediction's timings include the run's `compile` seconds (0 when cached)."""
     from protein.features.store import load_features
 
+    if settings.compile_cache is not None:
+        from protein.model.runner import enable_compile_cache
+
+        enable_compile_cache(settings.compile_cache)
     cache = model_cache()
     predictor = cache.predictor(settings)
     raw = load_features(features_result["path"])

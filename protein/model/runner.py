@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +57,31 @@ _MSA_ROW_FEATURES = ("msa_feat", "msa_mask")
 _EXTRA_ROW_FEATURES = ("extra_msa", "extra_has_deletion", "extra_deletion_value", "extra_msa_mask")
 # Bucket ladder for trimmed MSA depths: few distinct shapes, so a batch compiles a handful of times.
 DEPTH_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096, 5120)
+
+
+COMPILE_CACHE_ENV = "PROTEIN_COMPILE_CACHE"
+
+
+def enable_compile_cache(folder: str | os.PathLike) -> Path:
+    """Keeps every compiled program in `folder` (JAX's persistent compilation cache), so that another process
+    (a later `protein predict`, the other workers of a batch, a later batch) loads a (model, shape) compiled
+    before instead of compiling it again: a minute or more per shape for the full models on a GPU. JAX keys each
+    entry by the program, the compile options, the backend and its device kind. Programs compiled in under a
+    second are not kept (JAX's threshold). Call it before the first compilation of the process.
+
+    Raises:
+      InputError: the folder cannot be made or written.
+    """
+    folder = Path(folder).expanduser().absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"compile cache {folder}: cannot make the folder ({error.strerror})") from error
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"compile cache {folder}: not writable")
+    if jax.config.jax_compilation_cache_dir != str(folder):
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+    return folder
 
 
 def depth_bucket(depth: int, padded_depth: int) -> int:

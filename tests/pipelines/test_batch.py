@@ -292,7 +292,8 @@ def test_killed_client_rerun_finishes_the_rest(tmp_path):
     fasta.write_text("".join(f">part_{i}\n{QUERIES['lysozyme'][3 * i:3 * i + 44]}\n" for i in range(10)))
     out = tmp_path / "results"
     command = [sys.executable, "-m", "pipelines.cli", "-q", "batch", str(fasta), "-o", str(out), "--models", "tiny",
-               "--random-params", "0", "--num-recycle", "0", "--workers", "1", "--no-plots"]
+               "--random-params", "0", "--num-recycle", "0", "--workers", "1", "--no-plots",
+               "--compile-cache", str(tmp_path / "xla")]  # the rerun's fresh workers load what the first compiled
     process = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
@@ -317,6 +318,7 @@ def test_killed_client_rerun_finishes_the_rest(tmp_path):
     assert set(statuses.values()) <= {"done", "resumed"} and len(statuses) == 10
     assert {name: (out / name / "result.json").stat().st_mtime_ns for name in first} == first
     assert not leftovers(out)
+    assert any((tmp_path / "xla").iterdir())
     status = subprocess.run([sys.executable, "-m", "pipelines.cli", "status", str(out)], capture_output=True,
                             text=True, timeout=60)
     assert status.returncode == 0 and "10 records" in status.stdout and "finished" in status.stdout

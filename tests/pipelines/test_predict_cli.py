@@ -216,3 +216,27 @@ def test_no_plots_writes_no_png(tmp_path, monkeypatch):
                  "--no-plots"]) == 0
     names = {path.name for path in (tmp_path / "out" / "a").iterdir()}
     assert "result.json" in names and not [name for name in names if name.endswith(".png")]
+
+
+def test_compile_cache_lets_a_later_run_load_the_compiled_program(tmp_path):
+    """--compile-cache: the first run keeps its compiled program there, and a second process loads it (JAX logs
+    the persistent cache hit) instead of compiling again; the results are the same."""
+    import subprocess
+    import sys
+
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(">p\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ\n")
+    cache = tmp_path / "xla"
+    runs = []
+    for name in ("first", "second"):
+        command = [sys.executable, "-m", "pipelines.cli", "-v", "predict", str(fasta), "-o", str(tmp_path / name),
+                   "--models", "tiny", "--random-params", "0", "--num-recycle", "0", "--no-plots",
+                   "--compile-cache", str(cache)]
+        runs.append(subprocess.run(command, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                                   timeout=300))
+        assert runs[-1].returncode == 0, runs[-1].stderr[-3000:]
+        assert any(cache.iterdir())
+    assert "Persistent compilation cache hit" not in runs[0].stderr
+    assert "Persistent compilation cache hit" in runs[1].stderr
+    first, second = (json.loads((tmp_path / name / "p" / "result.json").read_text()) for name in ("first", "second"))
+    assert first["models"][0]["mean_plddt"] == second["models"][0]["mean_plddt"]
