@@ -12,6 +12,7 @@ and compiles once per (model, length bucket, MSA depth bucket), whatever the num
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import faulthandler
 import functools
@@ -22,13 +23,14 @@ import pickle
 import shutil
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from distributed import WorkerPlugin, get_worker
+from distributed import WorkerPlugin, get_worker, rejoin, secede
 
 from protein.errors import InputError
 from protein.prediction import RESULT_FILE, Prediction, rank
@@ -70,8 +72,12 @@ class ModelSettings:
                 for model in self.models for seed in range(self.num_seeds)]
 
 
+_MODEL_RUN_LOCK = threading.Lock()  # one model run at a time in this process (`ModelCache.exclusive`)
+
+
 class ModelCache(WorkerPlugin):
-    """A worker's predictors, one per (models, parameters) setting, kept for the life of the worker."""
+    """A worker's predictors, one per (models, parameters) setting, kept for the life of the worker, and the lock
+    that lets one model run at a time in the worker process (`exclusive`)."""
 
     name = PLUGIN_NAME
 
@@ -83,6 +89,28 @@ class ModelCache(WorkerPlugin):
         self.predictors = {}
         self.runs = 0
         dump_stacks_on_signal()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """One model run at a time in this process. A GPU worker runs one anyway (its `GPU=1` resource); a CPU
+        worker with several threads would otherwise run several at once: XLA already spreads one run over the
+        cores, the memory peaks add up, and two runs at once in one process have hung a worker for good (both
+        threads stuck in model runs, while one at a time never has). A task that must wait leaves the
+        worker's thread pool meanwhile (Dask's `secede`), so searches and features go on, and rejoins it once
+        it holds the lock."""
+        if _MODEL_RUN_LOCK.acquire(blocking=False):
+            try:
+                yield
+            finally:
+                _MODEL_RUN_LOCK.release()
+            return
+        seceded = _in_worker()
+        if seceded:
+            secede()
+        with _MODEL_RUN_LOCK:
+            if seceded:
+                rejoin()
+            yield
 
     def predictor(self, settings: ModelSettings):
         from protein.predictor import Predictor
@@ -268,14 +296,15 @@ def run_model(features_result: Mapping[str, Any], record_id: str, sequence: str,
 
         enable_compile_cache(settings.compile_cache)
     cache = model_cache()
-    predictor = cache.predictor(settings)
     raw = load_features(features_result["path"])
-    prediction = predictor.predict_model(
-        model, raw, record_id, sequence, seed, settings.num_recycle, settings.early_stop_tolerance,
-        num_res_padded=None if settings.shapes == "buckets" else len(sequence),
-        single_sequence=features_result["single_sequence"], name=name, trim=settings.shapes != "alphafold2",
-    )
-    cache.runs += 1
+    with cache.exclusive():
+        predictor = cache.predictor(settings)
+        prediction = predictor.predict_model(
+            model, raw, record_id, sequence, seed, settings.num_recycle, settings.early_stop_tolerance,
+            num_res_padded=None if settings.shapes == "buckets" else len(sequence),
+            single_sequence=features_result["single_sequence"], name=name, trim=settings.shapes != "alphafold2",
+        )
+        cache.runs += 1
     return prediction
 
 

@@ -31,3 +31,28 @@ def test_released_runs_free_the_worker_and_absent_workers_are_not_chosen():
     others = [w for w in WORKERS if w != worker]
     assert affinity.choose(("m", 64), others) in others  # its worker left the cluster
     assert affinity.choose(("m", 64), []) is None  # no worker yet (jobs queued): Dask places it later
+
+
+def test_one_model_run_at_a_time_per_process():
+    """`ModelCache.exclusive`: model runs of several threads of one worker never overlap (outside a worker the
+    waiting thread simply blocks)."""
+    import threading
+    import time
+
+    from pipelines.tasks import ModelCache
+
+    cache, inside, overlaps = ModelCache(), [], []
+
+    def run():
+        with cache.exclusive():
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.05)
+            inside.pop()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1, 1, 1, 1]
