@@ -243,6 +243,18 @@ def binary_vs_pyhmmer(queries: Sequence[FastaRecord], database: Path, cpus_list:
     return rows
 
 
+@contextlib.contextmanager
+def bench_cluster(workers: int):
+    """A client of a fresh `LocalCluster` of `workers` one-thread worker processes (`DASK_CONFIG`), each having
+    imported the search library."""
+    with dask.config.set(DASK_CONFIG), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        client.wait_for_workers(workers)
+        client.run(_import_search)
+        yield client
+
+
 def _import_search() -> None:
     """Run on each worker before timing, so that no timed task pays for importing pyhmmer and the library."""
     import protein.search.shards  # noqa: F401
@@ -271,11 +283,7 @@ def shards_on_workers(queries: Sequence[FastaRecord], index: FastaIndex, num_sha
                      "expected": run_summary(unsharded[0].value), "workers": {}})
     runs = {(query.id, workers): [] for query in queries for workers in workers_list}
     for workers in workers_list:
-        with dask.config.set(DASK_CONFIG), \
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-            client.wait_for_workers(workers)
-            client.run(_import_search)
+        with bench_cluster(workers) as client:
             client.run(_read_shards, parts)
             map_tasks = ShardTasks(client, "bench")
             for query in queries:  # warm-up
@@ -329,11 +337,7 @@ def batch_on_workers(queries: Sequence[FastaRecord], database: Path, num_shards:
     records = list(queries)  # FastaRecords: their descriptions go into the alignments, as in the expected files
     row: dict = {"queries": len(queries), "shards": num_shards, "workers": {}}
     for workers in workers_list:
-        with dask.config.set(DASK_CONFIG), \
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-            client.wait_for_workers(workers)
-            client.run(_import_search)
+        with bench_cluster(workers) as client:
             runs, same = [], []
             for repeat in range(repeats + 1):  # the first warms up: imports, each worker reading its shards
                 out = work / f"batch-{workers}-{repeat}"
@@ -419,7 +423,7 @@ def main(argv=None) -> int:
     if binary is None:
         print(f"{args.binary!r} not found (Debian package 'hmmer'): part A times pyhmmer alone", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-search-") as scratch:
-        work = Path(os.environ.get("BENCH_KEEP", scratch))
+        work = Path(scratch)
         database = write_database(source, work / source.name.removesuffix(".gz"), args.limit_db)
         start = time.perf_counter()
         index = index_fasta(database)
