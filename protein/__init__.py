@@ -8,9 +8,10 @@ import os
 
 __version__ = "0.1.0"
 
-# XLA's CPU backend runs each operation's Eigen kernels on a shared intra-op thread pool, which has been seen to
-# wedge now and then (jaxlib 0.10: a model run that never returns, both threads of a 2-core batch worker stuck in
-# it; reported upstream by other projects, e.g. PyAutoFit issues 1528/1530, with this flag as the workaround). The
+# XLA's CPU backend runs each operation's Eigen kernels on a shared intra-op thread pool, which other projects
+# have seen wedge now and then, a computation never returning (PyAutoFit issues 1528/1530, with this flag as the
+# workaround). A batch rerun here hung alike (both threads of a 2-thread worker in model runs; cause unconfirmed,
+# and model runs are now one at a time per worker, `pipelines.tasks.ModelCache.exclusive`). The
 # flag costs nothing measurable here (tiny and small presets on 2 cores, within 2 %) and only concerns the CPU
 # backend; set XLA_FLAGS with xla_cpu_multi_thread_eigen yourself to choose otherwise. Read when JAX starts its
 # backend, so it is set at import, before any JAX work. Only for the jaxlib releases known to have the flag: XLA
